@@ -1,0 +1,245 @@
+//! The token cache: one current token for lock-free reads, and at most one token request in
+//! flight, whatever the number of callers.
+//!
+//! Reads load the token from an [`ArcSwapOption`]. Everything else (starting a request, joining
+//! one, backing off after a failure) happens under a mutex that the fresh path never touches.
+//!
+//! A token request runs in a spawned task, never inside a caller's future: a caller that is
+//! dropped or times out does not cancel it, and every caller waiting on it gets the same
+//! outcome, the error included, through a `watch` channel. The task holds only a weak reference
+//! to the cache, and dropping the cache aborts it: when the last layer and service are gone,
+//! nothing keeps running.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use arc_swap::ArcSwapOption;
+use http::HeaderValue;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::endpoint::TokenEndpoint;
+use crate::error::{TokenError, TokenErrorKind};
+use crate::response::TokenResponse;
+use crate::stats::{Counters, Stats};
+use crate::token::{AccessToken, Freshness, LifetimePolicy};
+
+/// What a token request ends with; every waiter gets a clone.
+pub(crate) type Outcome = Result<Arc<AccessToken>, TokenError>;
+
+pub(crate) struct TokenCache {
+    current: ArcSwapOption<AccessToken>,
+    refresh: Mutex<Refresh>,
+    endpoint: Arc<TokenEndpoint>,
+    policy: LifetimePolicy,
+    client_id: String,
+    counters: Counters,
+}
+
+/// The slow-path state, under the mutex.
+#[derive(Default)]
+struct Refresh {
+    in_flight: Option<Flight>,
+    backoff: Backoff,
+}
+
+/// The one token request in flight.
+struct Flight {
+    outcome: watch::Receiver<Option<Outcome>>,
+    task: AbortHandle,
+}
+
+/// What a caller that has no usable token should do.
+enum Next {
+    /// A usable token appeared in the meantime.
+    Use(Arc<AccessToken>),
+    /// Wait for the request in flight.
+    Wait(watch::Receiver<Option<Outcome>>),
+}
+
+impl TokenCache {
+    pub(crate) fn new(config: &Config) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwapOption::empty(),
+            refresh: Mutex::default(),
+            endpoint: Arc::new(TokenEndpoint::new(config)),
+            policy: LifetimePolicy::new(config),
+            client_id: config.client_id.clone(),
+            counters: Counters::default(),
+        })
+    }
+
+    pub(crate) fn token_url(&self) -> &str {
+        self.endpoint.url().as_str()
+    }
+
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let remaining = self.current.load().as_deref().map(AccessToken::remaining);
+        self.counters.snapshot(remaining)
+    }
+
+    /// The hot path: the header to send now, if the current token is usable. A stale token
+    /// also makes sure a background refresh is running. `None` means "wait for [`get`]".
+    ///
+    /// [`get`]: Self::get
+    pub(crate) fn header(self: &Arc<Self>, now: Instant) -> Option<HeaderValue> {
+        self.with_usable(now, |token| token.header_value().clone())
+    }
+
+    /// A usable token: the current one, or the outcome of the request in flight (started if
+    /// none is), or at once the last error while backing off after a failure.
+    pub(crate) async fn get(self: Arc<Self>) -> Outcome {
+        let now = Instant::now();
+        if let Some(token) = self.with_usable(now, Arc::clone) {
+            return Ok(token);
+        }
+        let mut outcome = match self.join_or_start(now)? {
+            Next::Use(token) => return Ok(token),
+            Next::Wait(outcome) => outcome,
+        };
+        Counters::bump(&self.counters.requests_waited);
+        let result = outcome.wait_for(Option::is_some).await;
+        // The sender is gone without an answer only if the task was aborted or panicked.
+        result.ok().and_then(|outcome| outcome.clone()).unwrap_or_else(|| {
+            Err(TokenError::new(TokenErrorKind::Stopped))
+        })
+    }
+
+    /// Applies `f` to the current token if it is usable at `now`, starting a background
+    /// refresh if it is stale. One `ArcSwap` load; no lock, no reference count touched.
+    fn with_usable<R>(self: &Arc<Self>, now: Instant, f: impl FnOnce(&Arc<AccessToken>) -> R) -> Option<R> {
+        let current = self.current.load();
+        let token = current.as_ref()?;
+        match token.times.freshness(now) {
+            Freshness::Fresh => Some(f(token)),
+            Freshness::Stale => {
+                Counters::bump(&self.counters.stale_serves);
+                self.refresh_in_background(now);
+                Some(f(token))
+            }
+            Freshness::Invalid => None,
+        }
+    }
+
+    fn join_or_start(self: &Arc<Self>, now: Instant) -> Result<Next, TokenError> {
+        let mut refresh = self.lock();
+        // A request may have finished between our look at the token and taking the lock.
+        if let Some(token) = self.current.load_full() {
+            if token.times.freshness(now) != Freshness::Invalid {
+                return Ok(Next::Use(token));
+            }
+        }
+        if let Some(flight) = &refresh.in_flight {
+            return Ok(Next::Wait(flight.outcome.clone()));
+        }
+        if let Some(error) = refresh.backoff.blocking(now) {
+            return Err(error);
+        }
+        Ok(Next::Wait(self.start(&mut refresh)))
+    }
+
+    fn refresh_in_background(self: &Arc<Self>, now: Instant) {
+        // Contention means another caller is starting, joining or finishing a request right
+        // now; any of those leaves a refresh running or a fresh token. No need to wait.
+        let Ok(mut refresh) = self.refresh.try_lock() else { return };
+        let still_stale = self
+            .current
+            .load()
+            .as_deref()
+            .is_some_and(|token| token.times.freshness(now) == Freshness::Stale);
+        if still_stale && refresh.in_flight.is_none() && refresh.backoff.blocking(now).is_none() {
+            tracing::debug!(client_id = %self.client_id, "token is stale; refreshing in the background");
+            self.start(&mut refresh);
+        }
+    }
+
+    /// Spawns the token request. Called with the lock held and nothing in flight.
+    fn start(self: &Arc<Self>, refresh: &mut Refresh) -> watch::Receiver<Option<Outcome>> {
+        let (sender, receiver) = watch::channel(None);
+        let cache = Arc::downgrade(self);
+        let endpoint = Arc::clone(&self.endpoint);
+        let span = tracing::info_span!(
+            "token_request",
+            token_url = %endpoint.url(),
+            client_id = %self.client_id,
+            outcome = tracing::field::Empty,
+            status = tracing::field::Empty,
+            lifetime_secs = tracing::field::Empty,
+        );
+        let task = tokio::spawn(fetch(cache, endpoint, sender).instrument(span));
+        refresh.in_flight = Some(Flight { outcome: receiver.clone(), task: task.abort_handle() });
+        receiver
+    }
+
+    /// Publishes the result of the request sent at `sent`.
+    fn finish(&self, sent: Instant, result: Result<TokenResponse, TokenError>) -> Outcome {
+        let mut refresh = self.lock();
+        refresh.in_flight = None;
+        match result {
+            Ok(response) => {
+                let lifetime = self.policy.lifetime(response.expires_in);
+                let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
+                let token = Arc::new(AccessToken::new(
+                    response.header,
+                    response.token_type,
+                    response.scope,
+                    lifetime,
+                    times,
+                ));
+                self.current.store(Some(Arc::clone(&token)));
+                refresh.backoff.succeeded();
+                Counters::bump(&self.counters.tokens_fetched);
+                let span = tracing::Span::current();
+                span.record("outcome", "ok");
+                span.record("lifetime_secs", lifetime.as_secs());
+                tracing::debug!(scope = token.scope(), "token received");
+                Ok(token)
+            }
+            Err(error) => {
+                let retry_in = refresh.backoff.failed(error.clone(), Instant::now(), fastrand::f64());
+                Counters::bump(&self.counters.token_request_failures);
+                let span = tracing::Span::current();
+                span.record("outcome", "error");
+                if let Some(status) = error.status() {
+                    span.record("status", status.as_u16());
+                }
+                tracing::warn!(error = %error, class = ?error.class(), ?retry_in, "token request failed");
+                Err(error)
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Refresh> {
+        // Nothing panics while holding the lock, but if something did, the state is still
+        // consistent: every field is replaced whole.
+        self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The body of the spawned task: one token request, then publish its outcome.
+async fn fetch(
+    cache: Weak<TokenCache>,
+    endpoint: Arc<TokenEndpoint>,
+    outcome: watch::Sender<Option<Outcome>>,
+) {
+    let sent = Instant::now();
+    let result = endpoint.request().await;
+    let Some(cache) = cache.upgrade() else { return };
+    outcome.send_replace(Some(cache.finish(sent, result)));
+}
+
+impl Drop for TokenCache {
+    fn drop(&mut self) {
+        let refresh = self.refresh.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(flight) = refresh.in_flight.take() {
+            flight.task.abort();
+        }
+    }
+}

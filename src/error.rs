@@ -1,0 +1,337 @@
+//! Error types: [`ConfigError`] from [`ConfigBuilder::build`](crate::ConfigBuilder::build), and
+//! [`TokenError`] when no token could be had.
+//!
+//! [`TokenError`] is `Clone` (it is an `Arc` inside) because one failed token request answers
+//! every caller that was waiting for it: each gets the same error, not a vaguer copy. The layer's
+//! service returns it boxed, as [`BoxError`](crate::BoxError), so callers downcast to inspect it:
+//!
+//! ```
+//! # use tower_client_credentials::{BoxError, TokenError};
+//! fn is_bad_credentials(error: &BoxError) -> bool {
+//!     error
+//!         .downcast_ref::<TokenError>()
+//!         .is_some_and(|e| e.oauth_error() == Some("invalid_client"))
+//! }
+//! ```
+//!
+//! Nothing here ever holds the client secret or a token. Text that came from the network
+//! (`error_description`, a body excerpt) is truncated and stripped of control characters first.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// A setting given to [`ConfigBuilder`](crate::ConfigBuilder) is unusable.
+///
+/// [`field`](Self::field) names the setting; the `Display` text says what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+
+    /// The name of the offending setting, e.g. `"token_url"` or `"scope"`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.field, self.reason)
+    }
+}
+
+impl Error for ConfigError {}
+
+/// Whether retrying the token request could help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The endpoint could not be reached or was temporarily unable to answer (connection
+    /// failure, timeout, 5xx, 429). Retried after a short backoff.
+    Transient,
+    /// The endpoint answered, and the answer says this request will not work as configured:
+    /// an RFC 6749 §5.2 error such as `invalid_client`, another 4xx, or a success response
+    /// that is not a usable token. Retried after a longer backoff.
+    Rejected,
+}
+
+/// What went wrong with a token request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenErrorKind {
+    /// No connection could be made to the token endpoint.
+    Connect,
+    /// The connection failed after it was made, e.g. closed in the middle of the body.
+    Transport,
+    /// No complete response within the configured `request_timeout`.
+    Timeout,
+    /// The endpoint answered with an error: a non-success status, or a success status whose
+    /// body carries an RFC 6749 `error`. See [`TokenError::status`] and
+    /// [`TokenError::oauth_error`].
+    ErrorResponse,
+    /// A success status whose body is not a JSON object.
+    MalformedResponse,
+    /// The response body is larger than the 1 MiB cap; it was not read past the cap.
+    BodyTooLarge,
+    /// The response has no `access_token`, or it is empty.
+    MissingAccessToken,
+    /// The `access_token` cannot be sent in a header (control characters, spaces, non-ASCII).
+    InvalidAccessToken,
+    /// The `token_type` is not a bearer type.
+    UnsupportedTokenType,
+    /// The `expires_in` is not a positive number of seconds.
+    InvalidExpiresIn,
+    /// The background task fetching the token ended without an answer (it panicked or its
+    /// runtime shut down).
+    Stopped,
+}
+
+/// A token could not be obtained from the token endpoint.
+///
+/// Carries the [kind](Self::kind) of failure, its [class](Self::class), the HTTP
+/// [status](Self::status) when the endpoint answered, and the RFC 6749 §5.2 fields of an error
+/// response. Cloning is cheap.
+#[derive(Clone)]
+pub struct TokenError {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: TokenErrorKind,
+    status: Option<StatusCode>,
+    oauth: Option<OAuthError>,
+    /// Context for `Display`: the URL that could not be reached, or an excerpt of a bad body.
+    detail: Option<String>,
+    retry_after: Option<Duration>,
+    source: Option<Box<dyn Error + Send + Sync>>,
+}
+
+/// The RFC 6749 §5.2 fields of an error response, already sanitized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OAuthError {
+    pub(crate) error: String,
+    pub(crate) description: Option<String>,
+    pub(crate) uri: Option<String>,
+}
+
+impl TokenError {
+    pub(crate) fn new(kind: TokenErrorKind) -> Self {
+        Self::build(kind, |_| {})
+    }
+
+    fn build(kind: TokenErrorKind, fill: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Inner {
+            kind,
+            status: None,
+            oauth: None,
+            detail: None,
+            retry_after: None,
+            source: None,
+        };
+        fill(&mut inner);
+        Self { inner: Arc::new(inner) }
+    }
+
+    pub(crate) fn with_detail(kind: TokenErrorKind, detail: impl Into<String>) -> Self {
+        Self::build(kind, |inner| inner.detail = Some(detail.into()))
+    }
+
+    pub(crate) fn network(
+        kind: TokenErrorKind,
+        url: &str,
+        source: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Self {
+        Self::build(kind, |inner| {
+            inner.detail = Some(url.to_owned());
+            inner.source = Some(source.into());
+        })
+    }
+
+    /// An error answer from the endpoint. `excerpt` is used when the body has no OAuth fields.
+    pub(crate) fn response(
+        status: StatusCode,
+        oauth: Option<OAuthError>,
+        excerpt: Option<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self::build(TokenErrorKind::ErrorResponse, |inner| {
+            inner.status = Some(status);
+            inner.oauth = oauth;
+            inner.detail = excerpt;
+            inner.retry_after = retry_after;
+        })
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> TokenErrorKind {
+        self.inner.kind
+    }
+
+    /// Whether a later attempt could succeed without a configuration change.
+    pub fn class(&self) -> ErrorClass {
+        use TokenErrorKind::*;
+        match self.inner.kind {
+            Connect | Transport | Timeout | Stopped => ErrorClass::Transient,
+            ErrorResponse => match self.inner.status {
+                Some(s) if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                    ErrorClass::Transient
+                }
+                _ => ErrorClass::Rejected,
+            },
+            MalformedResponse | BodyTooLarge | MissingAccessToken | InvalidAccessToken
+            | UnsupportedTokenType | InvalidExpiresIn => ErrorClass::Rejected,
+        }
+    }
+
+    /// `true` for [`ErrorClass::Transient`].
+    pub fn is_transient(&self) -> bool {
+        self.class() == ErrorClass::Transient
+    }
+
+    /// The HTTP status of the token endpoint's answer, if it answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// The RFC 6749 §5.2 `error` code, e.g. `invalid_client` (Apigee's `ErrorCode` too).
+    pub fn oauth_error(&self) -> Option<&str> {
+        self.inner.oauth.as_ref().map(|o| o.error.as_str())
+    }
+
+    /// The `error_description`, truncated and stripped of control characters.
+    pub fn error_description(&self) -> Option<&str> {
+        self.inner.oauth.as_ref()?.description.as_deref()
+    }
+
+    /// The `error_uri`, truncated and stripped of control characters.
+    pub fn error_uri(&self) -> Option<&str> {
+        self.inner.oauth.as_ref()?.uri.as_deref()
+    }
+
+    /// How long the endpoint asked us to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TokenErrorKind::*;
+        let inner = &*self.inner;
+        let detail = inner.detail.as_deref().unwrap_or("");
+        match inner.kind {
+            Connect => write!(f, "could not connect to the token endpoint {detail}")?,
+            Transport => write!(f, "connection to the token endpoint {detail} failed")?,
+            Timeout => f.write_str("token endpoint did not answer within the request timeout")?,
+            ErrorResponse => match &inner.oauth {
+                Some(oauth) => {
+                    write!(f, "token endpoint rejected {}: {}", subject(&oauth.error), oauth.error)?;
+                    if let Some(description) = &oauth.description {
+                        write!(f, " ({description})")?;
+                    }
+                }
+                None => {
+                    let status = inner.status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    write!(f, "token endpoint answered HTTP {status}")?;
+                    if !detail.is_empty() {
+                        write!(f, ": {detail}")?;
+                    }
+                }
+            },
+            MalformedResponse => write!(f, "token response is not a JSON object: {detail}")?,
+            BodyTooLarge => f.write_str("token response body is larger than 1 MiB")?,
+            MissingAccessToken => f.write_str("token response has no access_token")?,
+            InvalidAccessToken => f.write_str(
+                "token response access_token is not usable in a header \
+                 (it must be printable ASCII without spaces)",
+            )?,
+            UnsupportedTokenType => write!(f, "token response has unsupported token_type {detail}")?,
+            InvalidExpiresIn => write!(f, "token response has invalid expires_in {detail}")?,
+            Stopped => f.write_str("token refresh task stopped without an answer")?,
+        }
+        // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping
+        // errors in between only repeat the URL.
+        if let Some(root) = self.source().map(root_cause) {
+            write!(f, ": {root}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an RFC 6749 §5.2 error code says was rejected, for the error message.
+fn subject(code: &str) -> &'static str {
+    match code {
+        "invalid_client" | "unauthorized_client" => "the client",
+        "invalid_scope" => "the scope",
+        "invalid_grant" | "unsupported_grant_type" => "the grant",
+        _ => "the request",
+    }
+}
+
+fn root_cause<'a>(mut error: &'a (dyn Error + 'static)) -> &'a (dyn Error + 'static) {
+    while let Some(source) = error.source() {
+        error = source;
+    }
+    error
+}
+
+impl fmt::Debug for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("TokenError")
+            .field("kind", &inner.kind)
+            .field("class", &self.class())
+            .field("status", &inner.status)
+            .field("oauth", &inner.oauth)
+            .field("detail", &inner.detail)
+            .field("retry_after", &inner.retry_after)
+            .field("source", &inner.source)
+            .finish()
+    }
+}
+
+impl Error for TokenError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.inner.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_client_names_the_client_and_the_description() {
+        let oauth = OAuthError {
+            error: "invalid_client".into(),
+            description: Some("client authentication failed".into()),
+            uri: None,
+        };
+        let error = TokenError::response(StatusCode::UNAUTHORIZED, Some(oauth), None, None);
+        assert_eq!(
+            error.to_string(),
+            "token endpoint rejected the client: invalid_client (client authentication failed)"
+        );
+        assert_eq!(error.class(), ErrorClass::Rejected);
+    }
+
+    #[test]
+    fn server_errors_and_rate_limits_are_transient() {
+        for status in [500, 503, 429] {
+            let status = StatusCode::from_u16(status).unwrap();
+            let error = TokenError::response(status, None, None, None);
+            assert_eq!(error.class(), ErrorClass::Transient, "{status}");
+        }
+        let error = TokenError::response(StatusCode::BAD_REQUEST, None, None, None);
+        assert_eq!(error.class(), ErrorClass::Rejected);
+    }
+}

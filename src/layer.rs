@@ -1,0 +1,95 @@
+//! [`ClientCredentialsLayer`]: the handle users keep, and the [`Layer`] that wraps services.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use crate::cache::TokenCache;
+use crate::config::Config;
+use crate::error::TokenError;
+use crate::service::ClientCredentials;
+use crate::stats::Stats;
+use crate::token::AccessToken;
+
+/// Adds an OAuth 2.0 client credentials bearer token to every request of the service it wraps.
+///
+/// Clones share one token cache, so one layer used for several clients (a hyper client and a
+/// tonic channel, say) makes one token request per token lifetime for all of them. Creating
+/// the layer fetches nothing: the first request does, or [`warm_up`](Self::warm_up).
+///
+/// # Example
+///
+/// ```
+/// use tower::{ServiceBuilder, service_fn};
+/// use tower_client_credentials::{ClientCredentialsLayer, Config};
+///
+/// let config = Config::builder("https://auth.example.com/oauth/token", "my-client", "s3cret")
+///     .scope("read")
+///     .build()?;
+/// let layer = ClientCredentialsLayer::new(config);
+/// let service = ServiceBuilder::new().layer(layer.clone()).service(service_fn(
+///     |request: http::Request<String>| async move {
+///         // `request` carries `Authorization: Bearer <token>` here.
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+///     },
+/// ));
+/// # let _ = service;
+/// # Ok::<(), tower_client_credentials::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientCredentialsLayer {
+    cache: Arc<TokenCache>,
+}
+
+impl ClientCredentialsLayer {
+    /// Creates the layer and its (empty) token cache.
+    pub fn new(config: Config) -> Self {
+        Self { cache: TokenCache::new(&config) }
+    }
+
+    /// A usable token, for code outside a Tower stack: the cached one, or a new one if it has
+    /// none (waiting for the token request already in flight, if any).
+    ///
+    /// # Errors
+    ///
+    /// The [`TokenError`] of the token request, or, while backing off after a failed one, that
+    /// request's error at once.
+    pub async fn token(&self) -> Result<AccessToken, TokenError> {
+        let token = Arc::clone(&self.cache).get().await?;
+        Ok(AccessToken::clone(&token))
+    }
+
+    /// Gets a token now rather than on the first request, so that bad credentials or an
+    /// unreachable endpoint fail at start-up. Does nothing if a usable token is cached.
+    ///
+    /// # Errors
+    ///
+    /// As for [`token`](Self::token).
+    pub async fn warm_up(&self) -> Result<(), TokenError> {
+        Arc::clone(&self.cache).get().await.map(drop)
+    }
+
+    /// A snapshot of the cache's counters: tokens fetched, failures, waits, stale serves, and
+    /// the current token's remaining lifetime.
+    pub fn stats(&self) -> Stats {
+        self.cache.stats()
+    }
+}
+
+impl<S> Layer<S> for ClientCredentialsLayer {
+    type Service = ClientCredentials<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientCredentials::from_cache(inner, Arc::clone(&self.cache))
+    }
+}
+
+impl fmt::Debug for ClientCredentialsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsLayer")
+            .field("token_url", &self.cache.token_url())
+            .field("client_id", &self.cache.client_id())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,87 @@
+//! OAuth 2.0 client credentials (RFC 6749 §4.4) for any Tower HTTP or gRPC client.
+//!
+//! [`ClientCredentialsLayer`] wraps a service (hyper-util's client, a tonic `Channel`, anything
+//! that is `Service<http::Request<B>>`), gets an access token from the authorization server's
+//! token endpoint, and adds `Authorization: Bearer <token>` to every request.
+//!
+//! ```no_run
+//! use http_body_util::Empty;
+//! use hyper::body::Bytes;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower_client_credentials::{ClientCredentialsLayer, Config};
+//!
+//! # async fn run() -> Result<(), tower_client_credentials::BoxError> {
+//! let config = Config::builder("https://auth.example.com/oauth/token", "my-client", "s3cret")
+//!     .scope("read write")
+//!     .build()?;
+//! let layer = ClientCredentialsLayer::new(config);
+//! layer.warm_up().await?; // optional: fail now if the credentials are wrong
+//!
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+//! let mut api = ServiceBuilder::new().layer(layer).service(client);
+//! let request = http::Request::get("http://api.example.com/things").body(Empty::new())?;
+//! let response = api.ready().await?.call(request).await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it does for you
+//!
+//! - **One token request per token lifetime**, not one per request: the token is cached, and
+//!   however many requests need a new one at once, one token request is made and all of them
+//!   wait for it (single flight). It runs in its own task, so a caller that gives up does not
+//!   cancel it for the others.
+//! - **No stall at rollover**: a background refresh starts before the token expires (5 minutes
+//!   before by default, jittered), while requests keep using the current token. Requests only
+//!   wait when there is no usable token at all (the README draws the lifecycle).
+//! - **A hot path like a static header**: with a usable token, a request costs one atomic load,
+//!   a clock read, a reference-counted header clone and an insert. No lock, no allocation.
+//! - **Failures that stay small**: after a failed token request the cache backs off
+//!   (exponentially, with jitter, honouring `Retry-After`) and answers with that error at once
+//!   meanwhile, so an outage of the token endpoint never turns into a flood of token requests.
+//!   Errors are a [`TokenError`] inside the service's [`BoxError`]: downcast it to see the
+//!   [kind](TokenError::kind), [class](TokenError::class), HTTP status and RFC 6749 fields.
+//! - **Secrets stay secret**: the client secret and tokens never appear in `Debug`, errors or
+//!   logs; the header is marked sensitive; token URLs must be `https` (loopback aside); a request
+//!   that already carries `Authorization` is left alone.
+//! - **Real servers as they are**: `expires_in` as a string (Apigee Edge, Azure AD v1),
+//!   `token_type` `BearerToken` or any case of `bearer`, Apigee's error format; RFC 6749 §2.3.1
+//!   form-encoding of Basic credentials.
+//!
+//! # Layout
+//!
+//! [`config`](Config) holds the settings and their defaults; the token lifecycle (fresh, stale,
+//! invalid) lives in `token.rs`, the single flight in `cache.rs`, the request and response in
+//! `endpoint.rs` and `response.rs`, the backoff in `backoff.rs`.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod backoff;
+mod cache;
+mod config;
+mod endpoint;
+mod error;
+mod future;
+mod layer;
+mod response;
+mod service;
+mod stats;
+mod token;
+
+pub use config::{
+    AuthMethod, Config, ConfigBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_LIFETIME,
+    DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+};
+pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
+pub use future::ResponseFuture;
+pub use layer::ClientCredentialsLayer;
+pub use service::ClientCredentials;
+pub use stats::Stats;
+pub use token::AccessToken;
+
+/// The error type of [`ClientCredentials`]: the inner service's error, or a [`TokenError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

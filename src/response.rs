@@ -1,0 +1,292 @@
+//! Reading the token endpoint's answer: lenient where real servers differ, strict where a
+//! mistake would be unsafe.
+//!
+//! Lenient: `expires_in` as a number or a numeric string (Apigee Edge, Azure AD v1); a
+//! `token_type` of `bearer` in any case, Apigee's `BearerToken`, or none at all; unknown fields;
+//! any content type, if the body is JSON. Strict: the token must be printable ASCII without
+//! spaces (it goes into a header, and a newline there would be header injection); an `error`
+//! in a 200 answer is a failure; `expires_in` must be a positive number.
+
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{OAuthError, TokenError, TokenErrorKind};
+use crate::token::LIFETIME_CEILING;
+
+/// How much text from the network an error may quote.
+const EXCERPT_CHARS: usize = 200;
+
+/// A usable token response, validated.
+#[derive(Debug)]
+pub(crate) struct TokenResponse {
+    /// `Bearer <token>`, marked sensitive.
+    pub(crate) header: HeaderValue,
+    pub(crate) token_type: String,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) scope: Option<String>,
+}
+
+/// The fields we read, from either a success or an error body. Each is a raw JSON value so
+/// that one of an unexpected type is reported as that field's problem, not as unparseable JSON.
+#[derive(Deserialize, Default)]
+struct Fields {
+    access_token: Option<Value>,
+    token_type: Option<Value>,
+    expires_in: Option<Value>,
+    scope: Option<Value>,
+    error: Option<Value>,
+    error_description: Option<Value>,
+    error_uri: Option<Value>,
+    /// Apigee Edge's name for `error`.
+    #[serde(rename = "ErrorCode")]
+    apigee_error_code: Option<Value>,
+    /// Apigee Edge's name for `error_description`.
+    #[serde(rename = "Error")]
+    apigee_error: Option<Value>,
+}
+
+/// Interprets a complete answer from the token endpoint.
+pub(crate) fn parse(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<TokenResponse, TokenError> {
+    let fields = serde_json::from_slice::<Fields>(body);
+    if !status.is_success() {
+        let fields = fields.unwrap_or_default();
+        let excerpt = oauth_error(&fields).is_none().then(|| excerpt(body));
+        return Err(TokenError::response(status, oauth_error(&fields), excerpt, retry_after));
+    }
+    let fields = fields
+        .map_err(|_| TokenError::with_detail(TokenErrorKind::MalformedResponse, excerpt(body)))?;
+    if let Some(oauth) = oauth_error(&fields) {
+        return Err(TokenError::response(status, Some(oauth), None, retry_after));
+    }
+    Ok(TokenResponse {
+        header: bearer_header(fields.access_token)?,
+        token_type: token_type(fields.token_type)?,
+        expires_in: expires_in(fields.expires_in)?,
+        scope: text(&fields.scope).filter(|s| !s.is_empty()).map(str::to_owned),
+    })
+}
+
+fn text(value: &Option<Value>) -> Option<&str> {
+    value.as_ref()?.as_str()
+}
+
+fn oauth_error(fields: &Fields) -> Option<OAuthError> {
+    let error = text(&fields.error).or(text(&fields.apigee_error_code))?;
+    let description = text(&fields.error_description).or(text(&fields.apigee_error));
+    Some(OAuthError {
+        error: sanitize(error, EXCERPT_CHARS),
+        description: description.map(|d| sanitize(d, EXCERPT_CHARS)),
+        uri: text(&fields.error_uri).map(|u| sanitize(u, EXCERPT_CHARS)),
+    })
+}
+
+fn bearer_header(access_token: Option<Value>) -> Result<HeaderValue, TokenError> {
+    let token = match access_token {
+        None | Some(Value::Null) => return Err(TokenError::new(TokenErrorKind::MissingAccessToken)),
+        Some(Value::String(token)) if token.is_empty() => {
+            return Err(TokenError::new(TokenErrorKind::MissingAccessToken))
+        }
+        Some(Value::String(token)) => token,
+        Some(_) => return Err(TokenError::new(TokenErrorKind::InvalidAccessToken)),
+    };
+    // RFC 6750's b64token is narrower; real servers issue JWTs and opaque strings that fit
+    // this. What matters for safety is that nothing can end or split the header.
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(TokenError::new(TokenErrorKind::InvalidAccessToken));
+    }
+    let mut header = HeaderValue::try_from(format!("Bearer {token}"))
+        .map_err(|_| TokenError::new(TokenErrorKind::InvalidAccessToken))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+fn token_type(value: Option<Value>) -> Result<String, TokenError> {
+    match value {
+        None | Some(Value::Null) => Ok("Bearer".to_owned()),
+        Some(Value::String(t))
+            if t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("bearertoken") =>
+        {
+            Ok(t)
+        }
+        Some(other) => Err(TokenError::with_detail(
+            TokenErrorKind::UnsupportedTokenType,
+            quoted(&other),
+        )),
+    }
+}
+
+/// `expires_in` in seconds: a JSON number or a numeric string; absent or `null` means "not
+/// said". Zero, negative and non-numeric values are errors (a token that is already expired
+/// would be fetched again by every request); huge values are capped at [`LIFETIME_CEILING`].
+fn expires_in(value: Option<Value>) -> Result<Option<Duration>, TokenError> {
+    let seconds = match &value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    match seconds {
+        Some(s) if s.is_finite() && s >= 1.0 => {
+            Ok(Some(Duration::from_secs_f64(s.min(LIFETIME_CEILING.as_secs_f64()))))
+        }
+        _ => Err(TokenError::with_detail(
+            TokenErrorKind::InvalidExpiresIn,
+            value.as_ref().map_or_else(String::new, quoted),
+        )),
+    }
+}
+
+fn quoted(value: &Value) -> String {
+    sanitize(&value.to_string(), 40)
+}
+
+/// The start of a body, as text safe to put in an error or a log.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let start = &body[..body.len().min(EXCERPT_CHARS * 4)];
+    let text = sanitize(&String::from_utf8_lossy(start), EXCERPT_CHARS);
+    if text.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        text
+    }
+}
+
+/// Replaces control and bidirectional-override characters with spaces, collapses runs of
+/// whitespace, and truncates to `max_chars`, so that text from the network cannot forge log
+/// lines or hide what it says.
+pub(crate) fn sanitize(text: &str, max_chars: usize) -> String {
+    let is_unsafe = |c: char| {
+        c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    let cleaned = text.chars().map(|c| if is_unsafe(c) { ' ' } else { c }).collect::<String>();
+    let mut words = cleaned.split_whitespace();
+    let mut out = String::new();
+    let mut count = 0;
+    for (i, word) in words.by_ref().enumerate() {
+        let separator = usize::from(i > 0);
+        let len = word.chars().count();
+        if count + separator + len > max_chars {
+            if i > 0 {
+                out.push(' ');
+                count += 1;
+            }
+            out.extend(word.chars().take(max_chars.saturating_sub(count)));
+            out.push('…');
+            return out;
+        }
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        count += separator + len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: &str) -> TokenResponse {
+        parse(StatusCode::OK, None, body.as_bytes()).expect("should parse")
+    }
+
+    fn kind(status: u16, body: &str) -> TokenErrorKind {
+        let status = StatusCode::from_u16(status).unwrap();
+        parse(status, None, body.as_bytes()).expect_err("should fail").kind()
+    }
+
+    #[test]
+    fn apigee_edge_response_is_accepted_verbatim() {
+        let body = r#"{"issued_at":"1416157639014","application_name":"e49ef95f-6d32-4062-ac9a-3beea62ca922","scope":"",
+ "status":"approved","api_product_list":"[Test App product]","expires_in":"3599",
+ "developer.email":"testdev@example.com","organization_id":"0","token_type":"BearerToken",
+ "client_id":"kWocGgKENrdWRT0jq4l0F0ACnPAQsD3","access_token":"WNSnwquKualbgnGeAK0EXGqzO3A",
+ "organization_name":"example","refresh_token_expires_in":"0","refresh_count":"0"}"#;
+        let response = ok(body);
+        assert_eq!(response.header, "Bearer WNSnwquKualbgnGeAK0EXGqzO3A");
+        assert!(response.header.is_sensitive());
+        assert_eq!(response.expires_in, Some(Duration::from_secs(3599)));
+        assert_eq!(response.token_type, "BearerToken");
+        assert_eq!(response.scope, None);
+    }
+
+    #[test]
+    fn standard_response_with_numbers_and_any_case_bearer() {
+        let response = ok(r#"{"access_token":"abc.def-ghi","token_type":"bearer","expires_in":3600,"scope":"read"}"#);
+        assert_eq!(response.header, "Bearer abc.def-ghi");
+        assert_eq!(response.expires_in, Some(Duration::from_secs(3600)));
+        assert_eq!(response.scope.as_deref(), Some("read"));
+        assert_eq!(ok(r#"{"access_token":"t"}"#).token_type, "Bearer");
+        assert_eq!(ok(r#"{"access_token":"t","expires_in":null}"#).expires_in, None);
+        assert_eq!(ok(r#"{"access_token":"t","expires_in":" 60 "}"#).expires_in, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn expires_in_extremes_have_a_defined_outcome() {
+        for bad in [r#"0"#, r#"-5"#, r#""abc""#, r#""NaN""#, r#"true"#, r#"[]"#, r#""0.5""#] {
+            let body = format!(r#"{{"access_token":"t","expires_in":{bad}}}"#);
+            assert_eq!(kind(200, &body), TokenErrorKind::InvalidExpiresIn, "{bad}");
+        }
+        let huge = ok(r#"{"access_token":"t","expires_in":1000000000000}"#);
+        assert_eq!(huge.expires_in, Some(LIFETIME_CEILING));
+        let enormous = ok(r#"{"access_token":"t","expires_in":1e300}"#);
+        assert_eq!(enormous.expires_in, Some(LIFETIME_CEILING));
+    }
+
+    #[test]
+    fn each_bad_success_body_has_its_own_kind() {
+        assert_eq!(kind(200, "<html>oops</html>"), TokenErrorKind::MalformedResponse);
+        assert_eq!(kind(200, "[1,2]"), TokenErrorKind::MalformedResponse);
+        assert_eq!(kind(200, "{}"), TokenErrorKind::MissingAccessToken);
+        assert_eq!(kind(200, r#"{"access_token":""}"#), TokenErrorKind::MissingAccessToken);
+        assert_eq!(kind(200, r#"{"access_token":42}"#), TokenErrorKind::InvalidAccessToken);
+        assert_eq!(kind(200, r#"{"access_token":"a\nb"}"#), TokenErrorKind::InvalidAccessToken);
+        assert_eq!(kind(200, r#"{"access_token":"a b"}"#), TokenErrorKind::InvalidAccessToken);
+        assert_eq!(kind(200, r#"{"access_token":"é"}"#), TokenErrorKind::InvalidAccessToken);
+        assert_eq!(kind(200, r#"{"access_token":"t","token_type":"mac"}"#), TokenErrorKind::UnsupportedTokenType);
+        assert_eq!(kind(200, r#"{"error":"invalid_scope"}"#), TokenErrorKind::ErrorResponse);
+    }
+
+    #[test]
+    fn error_bodies_give_the_rfc_6749_fields() {
+        let body = r#"{"error":"invalid_client","error_description":"bad\r\nsecret","error_uri":"https://x.example/e"}"#;
+        let error = parse(StatusCode::UNAUTHORIZED, None, body.as_bytes()).unwrap_err();
+        assert_eq!(error.status(), Some(StatusCode::UNAUTHORIZED));
+        assert_eq!(error.oauth_error(), Some("invalid_client"));
+        assert_eq!(error.error_description(), Some("bad secret"));
+        assert_eq!(error.error_uri(), Some("https://x.example/e"));
+    }
+
+    #[test]
+    fn apigee_error_bodies_are_understood() {
+        let body = r#"{"ErrorCode":"invalid_client","Error":"ClientId is Invalid"}"#;
+        let error = parse(StatusCode::UNAUTHORIZED, None, body.as_bytes()).unwrap_err();
+        assert_eq!(error.oauth_error(), Some("invalid_client"));
+        assert_eq!(error.error_description(), Some("ClientId is Invalid"));
+    }
+
+    #[test]
+    fn non_json_error_bodies_are_quoted_short_and_clean() {
+        let page = format!("<html>\n<title>Bad Gateway</title>\u{1b}[31m{}</html>", "x".repeat(5000));
+        let error = parse(StatusCode::BAD_GATEWAY, None, page.as_bytes()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("token endpoint answered HTTP 502 Bad Gateway: <html> <title>Bad Gateway</title>"), "{text}");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.chars().count() < 300, "{text}");
+    }
+
+    #[test]
+    fn sanitize_truncates_on_characters_not_bytes() {
+        assert_eq!(sanitize("ééééé", 3), "ééé…");
+        assert_eq!(sanitize("a\u{202E}b\tc", 10), "a b c");
+        assert_eq!(sanitize("", 3), "");
+    }
+}

@@ -1,0 +1,113 @@
+//! [`ClientCredentials`]: the service that puts the token on each request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::Request;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::cache::TokenCache;
+use crate::config::Config;
+use crate::future::ResponseFuture;
+use crate::layer::ClientCredentialsLayer;
+use crate::BoxError;
+
+/// Wraps a service so that each request carries `Authorization: Bearer <token>`.
+///
+/// Usually made by [`ClientCredentialsLayer`]. A request that already has an `Authorization`
+/// header is passed through untouched. With a usable token the header is added and the inner
+/// service called at once; without one the response future first waits for the single token
+/// request in flight.
+///
+/// Works for any request body, so it wraps hyper-util's client, a tonic `Channel`, or any
+/// `Service<http::Request<B>>` that is `Clone` (the clone is used to wait for a token without
+/// holding `&mut self`).
+pub struct ClientCredentials<S> {
+    inner: S,
+    cache: Arc<TokenCache>,
+}
+
+impl<S> ClientCredentials<S> {
+    /// Wraps `inner` with a token cache of its own. To share one cache between services, make
+    /// them from one [`ClientCredentialsLayer`] instead.
+    pub fn new(inner: S, config: Config) -> Self {
+        Self::from_cache(inner, TokenCache::new(&config))
+    }
+
+    pub(crate) fn from_cache(inner: S, cache: Arc<TokenCache>) -> Self {
+        Self { inner, cache }
+    }
+
+    /// A layer that wraps services with this middleware; the same as
+    /// [`ClientCredentialsLayer::new`].
+    pub fn layer(config: Config) -> ClientCredentialsLayer {
+        ClientCredentialsLayer::new(config)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for ClientCredentials<S>
+where
+    S: Service<Request<B>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    /// # Panics
+    ///
+    /// When a token request must be started outside a Tokio runtime.
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if request.headers().contains_key(AUTHORIZATION) {
+            return ResponseFuture::calling(self.inner.call(request));
+        }
+        if let Some(header) = self.cache.header(Instant::now()) {
+            request.headers_mut().insert(AUTHORIZATION, header);
+            return ResponseFuture::calling(self.inner.call(request));
+        }
+        // Waiting for the token happens in the future, with the service that `poll_ready`
+        // readied; `self` keeps a fresh clone that must be readied before its next call.
+        // See https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::waiting(Arc::clone(&self.cache).get(), request, inner)
+    }
+}
+
+impl<S: Clone> Clone for ClientCredentials<S> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), cache: Arc::clone(&self.cache) }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for ClientCredentials<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("inner", &self.inner)
+            .field("token_url", &self.cache.token_url())
+            .field("client_id", &self.cache.client_id())
+            .finish()
+    }
+}

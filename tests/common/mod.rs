@@ -1,0 +1,230 @@
+//! Real servers on loopback for the integration tests: a token endpoint that counts and records
+//! what it receives and can be told how to answer (or to hold its answer), and a protected API
+//! that records the `Authorization` header of each request.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Response, StatusCode};
+use axum::routing::{any, post};
+use axum::Router;
+use base64::Engine;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::{Layer, ServiceExt};
+use tower_client_credentials::{BoxError, ClientCredentials, ClientCredentialsLayer, Config, ConfigBuilder};
+
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "test-secret";
+
+/// One answer of the token server.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: impl Into<String>) -> Self {
+        Self { status, headers: vec![("content-type", "application/json".into())], body: body.into() }
+    }
+
+    /// A standard success: `token-<n>`, valid for `expires_in` seconds.
+    pub fn token(n: usize, expires_in: u64) -> Self {
+        Self::json(
+            200,
+            format!(r#"{{"access_token":"token-{n}","token_type":"Bearer","expires_in":{expires_in}}}"#),
+        )
+    }
+}
+
+/// What the token server received in one request.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// Client id and secret from `Authorization: Basic`, each form-decoded as RFC 6749 §2.3.1 says.
+    pub basic: Option<(String, String)>,
+    pub form: Vec<(String, String)>,
+    pub headers: HeaderMap,
+}
+
+impl Received {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        self.form.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+type Responder = Box<dyn Fn(usize) -> Reply + Send + Sync>;
+
+struct TokenState {
+    count: watch::Sender<usize>,
+    received: Mutex<Vec<Received>>,
+    respond: Mutex<Responder>,
+    /// `false` while answers are held back.
+    open: watch::Sender<bool>,
+}
+
+/// A token endpoint on 127.0.0.1.
+pub struct TokenServer {
+    pub url: String,
+    state: Arc<TokenState>,
+}
+
+impl TokenServer {
+    /// Answers the `n`th request (from 1) with `token-<n>`, valid for an hour.
+    pub async fn start() -> Self {
+        Self::start_with(|n| Reply::token(n, 3600)).await
+    }
+
+    pub async fn start_with(respond: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
+        let state = Arc::new(TokenState {
+            count: watch::Sender::new(0),
+            received: Mutex::default(),
+            respond: Mutex::new(Box::new(respond)),
+            open: watch::Sender::new(true),
+        });
+        let router = Router::new().route("/token", post(token_handler)).with_state(state.clone());
+        let addr = serve(router).await;
+        Self { url: format!("http://{addr}/token"), state }
+    }
+
+    /// A config builder for this server with the test credentials.
+    pub fn config(&self) -> ConfigBuilder {
+        Config::builder(&self.url, CLIENT_ID, CLIENT_SECRET)
+    }
+
+    pub fn respond_with(&self, respond: impl Fn(usize) -> Reply + Send + Sync + 'static) {
+        *self.state.respond.lock().unwrap() = Box::new(respond);
+    }
+
+    /// Token requests received so far (counted on arrival, held or not).
+    pub fn count(&self) -> usize {
+        *self.state.count.borrow()
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Holds every answer until [`release`](Self::release).
+    pub fn hold(&self) {
+        self.state.open.send_replace(false);
+    }
+
+    pub fn release(&self) {
+        self.state.open.send_replace(true);
+    }
+
+    /// Waits (bounded) until at least `n` token requests have arrived.
+    pub async fn wait_for_count(&self, n: usize) {
+        let mut count = self.state.count.subscribe();
+        tokio::time::timeout(Duration::from_secs(30), count.wait_for(|c| *c >= n))
+            .await
+            .expect("token requests did not arrive")
+            .unwrap();
+    }
+}
+
+async fn token_handler(State(state): State<Arc<TokenState>>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| {
+            let (id, secret) = v.split_once(':')?;
+            Some((form_decode(id), form_decode(secret)))
+        });
+    let form = form_urlencoded::parse(&body).into_owned().collect();
+    state.received.lock().unwrap().push(Received { basic, form, headers });
+    let mut n = 0;
+    state.count.send_modify(|c| {
+        *c += 1;
+        n = *c;
+    });
+    let _ = state.open.subscribe().wait_for(|open| *open).await;
+    let reply = (state.respond.lock().unwrap())(n);
+    let mut response = Response::builder().status(reply.status);
+    for (name, value) in reply.headers {
+        response = response.header(name, value);
+    }
+    response.body(Body::from(reply.body)).unwrap()
+}
+
+fn form_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// A protected API on 127.0.0.1 that answers 200 with the `Authorization` it received as body,
+/// or 401 without one.
+pub struct ApiServer {
+    pub url: String,
+    seen: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl ApiServer {
+    pub async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let router = Router::new().fallback(any(api_handler)).with_state(seen.clone());
+        let addr = serve(router).await;
+        Self { url: format!("http://{addr}/things"), seen }
+    }
+
+    /// The `Authorization` header of each request received, in order.
+    pub fn seen(&self) -> Vec<Option<String>> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn api_handler(State(seen): State<Arc<Mutex<Vec<Option<String>>>>>, headers: HeaderMap) -> (StatusCode, String) {
+    let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
+    seen.lock().unwrap().push(auth.clone());
+    match auth {
+        Some(auth) => (StatusCode::OK, auth),
+        None => (StatusCode::UNAUTHORIZED, String::new()),
+    }
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+/// hyper-util's client wrapped in the layer: what users build.
+pub fn api_client(layer: &ClientCredentialsLayer) -> ClientCredentials<HttpClient> {
+    layer.layer(Client::builder(TokioExecutor::new()).build_http())
+}
+
+/// Sends a GET through `service`; returns the status and body.
+pub async fn get(service: &ClientCredentials<HttpClient>, url: &str) -> Result<(u16, String), BoxError> {
+    get_with(service, http::Request::get(url).body(Empty::new()).unwrap()).await
+}
+
+pub async fn get_with(
+    service: &ClientCredentials<HttpClient>,
+    request: http::Request<Empty<Bytes>>,
+) -> Result<(u16, String), BoxError> {
+    let response = service.clone().oneshot(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8(body.to_vec())?))
+}
+
