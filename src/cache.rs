@@ -107,14 +107,19 @@ impl TokenCache {
         Counters::bump(&self.counters.requests_waited);
         let result = outcome.wait_for(Option::is_some).await;
         // The sender is gone without an answer only if the task was aborted or panicked.
-        result.ok().and_then(|outcome| outcome.clone()).unwrap_or_else(|| {
-            Err(TokenError::new(TokenErrorKind::Stopped))
-        })
+        result
+            .ok()
+            .and_then(|outcome| outcome.clone())
+            .unwrap_or_else(|| Err(TokenError::new(TokenErrorKind::Stopped)))
     }
 
     /// Applies `f` to the current token if it is usable at `now`, starting a background
     /// refresh if it is stale. One `ArcSwap` load; no lock, no reference count touched.
-    fn with_usable<R>(self: &Arc<Self>, now: Instant, f: impl FnOnce(&Arc<AccessToken>) -> R) -> Option<R> {
+    fn with_usable<R>(
+        self: &Arc<Self>,
+        now: Instant,
+        f: impl FnOnce(&Arc<AccessToken>) -> R,
+    ) -> Option<R> {
         let current = self.current.load();
         let token = current.as_ref()?;
         match token.times.freshness(now) {
@@ -203,7 +208,8 @@ impl TokenCache {
                 Ok(token)
             }
             Err(error) => {
-                let retry_in = refresh.backoff.failed(error.clone(), Instant::now(), fastrand::f64());
+                let retry_in =
+                    refresh.backoff.failed(error.clone(), Instant::now(), fastrand::f64());
                 Counters::bump(&self.counters.token_request_failures);
                 let span = tracing::Span::current();
                 span.record("outcome", "error");

@@ -333,7 +333,9 @@ fn check_token_url(raw: &str, allow_plain_http: bool) -> Result<Url, ConfigError
     let url = Url::parse(raw).map_err(|e| invalid(format!("not an absolute URL ({e})")))?;
     if !url.username().is_empty() || url.password().is_some() {
         // Never echo the URL here: its user info may be a password.
-        return Err(invalid("must not contain user info; give credentials to `Config::builder`".into()));
+        return Err(invalid(
+            "must not contain user info; give credentials to `Config::builder`".into(),
+        ));
     }
     if url.fragment().is_some() {
         return Err(invalid("must not contain a fragment".into()));
@@ -431,7 +433,9 @@ fn default_http_client() -> Result<reqwest::Client, ConfigError> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| ConfigError::new("http_client", format!("could not build the default client ({e})")))
+        .map_err(|e| {
+            ConfigError::new("http_client", format!("could not build the default client ({e})"))
+        })
 }
 
 #[cfg(test)]

@@ -172,9 +172,8 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_encoded_before_base64() {
-        let config = Config::builder("https://a.example/t", "my client", "p@ss:w/rd+ é")
-            .build()
-            .unwrap();
+        let config =
+            Config::builder("https://a.example/t", "my client", "p@ss:w/rd+ é").build().unwrap();
         let header = basic_credentials(&config);
         assert!(header.is_sensitive());
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();

@@ -234,7 +234,12 @@ impl fmt::Display for TokenError {
             Timeout => f.write_str("token endpoint did not answer within the request timeout")?,
             ErrorResponse => match &inner.oauth {
                 Some(oauth) => {
-                    write!(f, "token endpoint rejected {}: {}", subject(&oauth.error), oauth.error)?;
+                    write!(
+                        f,
+                        "token endpoint rejected {}: {}",
+                        subject(&oauth.error),
+                        oauth.error
+                    )?;
                     if let Some(description) = &oauth.description {
                         write!(f, " ({description})")?;
                     }
@@ -254,7 +259,9 @@ impl fmt::Display for TokenError {
                 "token response access_token is not usable in a header \
                  (it must be printable ASCII without spaces)",
             )?,
-            UnsupportedTokenType => write!(f, "token response has unsupported token_type {detail}")?,
+            UnsupportedTokenType => {
+                write!(f, "token response has unsupported token_type {detail}")?
+            }
             InvalidExpiresIn => write!(f, "token response has invalid expires_in {detail}")?,
             Stopped => f.write_str("token refresh task stopped without an answer")?,
         }

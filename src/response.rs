@@ -89,7 +89,9 @@ fn oauth_error(fields: &Fields) -> Option<OAuthError> {
 
 fn bearer_header(access_token: Option<Value>) -> Result<HeaderValue, TokenError> {
     let token = match access_token {
-        None | Some(Value::Null) => return Err(TokenError::new(TokenErrorKind::MissingAccessToken)),
+        None | Some(Value::Null) => {
+            return Err(TokenError::new(TokenErrorKind::MissingAccessToken))
+        }
         Some(Value::String(token)) if token.is_empty() => {
             return Err(TokenError::new(TokenErrorKind::MissingAccessToken))
         }
@@ -115,10 +117,9 @@ fn token_type(value: Option<Value>) -> Result<String, TokenError> {
         {
             Ok(t)
         }
-        Some(other) => Err(TokenError::with_detail(
-            TokenErrorKind::UnsupportedTokenType,
-            quoted(&other),
-        )),
+        Some(other) => {
+            Err(TokenError::with_detail(TokenErrorKind::UnsupportedTokenType, quoted(&other)))
+        }
     }
 }
 
@@ -163,7 +164,8 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 /// lines or hide what it says.
 pub(crate) fn sanitize(text: &str, max_chars: usize) -> String {
     let is_unsafe = |c: char| {
-        c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     };
     let cleaned = text.chars().map(|c| if is_unsafe(c) { ' ' } else { c }).collect::<String>();
     let mut words = cleaned.split_whitespace();
@@ -220,13 +222,18 @@ mod tests {
 
     #[test]
     fn standard_response_with_numbers_and_any_case_bearer() {
-        let response = ok(r#"{"access_token":"abc.def-ghi","token_type":"bearer","expires_in":3600,"scope":"read"}"#);
+        let response = ok(
+            r#"{"access_token":"abc.def-ghi","token_type":"bearer","expires_in":3600,"scope":"read"}"#,
+        );
         assert_eq!(response.header, "Bearer abc.def-ghi");
         assert_eq!(response.expires_in, Some(Duration::from_secs(3600)));
         assert_eq!(response.scope.as_deref(), Some("read"));
         assert_eq!(ok(r#"{"access_token":"t"}"#).token_type, "Bearer");
         assert_eq!(ok(r#"{"access_token":"t","expires_in":null}"#).expires_in, None);
-        assert_eq!(ok(r#"{"access_token":"t","expires_in":" 60 "}"#).expires_in, Some(Duration::from_secs(60)));
+        assert_eq!(
+            ok(r#"{"access_token":"t","expires_in":" 60 "}"#).expires_in,
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[test]
@@ -251,7 +258,10 @@ mod tests {
         assert_eq!(kind(200, r#"{"access_token":"a\nb"}"#), TokenErrorKind::InvalidAccessToken);
         assert_eq!(kind(200, r#"{"access_token":"a b"}"#), TokenErrorKind::InvalidAccessToken);
         assert_eq!(kind(200, r#"{"access_token":"é"}"#), TokenErrorKind::InvalidAccessToken);
-        assert_eq!(kind(200, r#"{"access_token":"t","token_type":"mac"}"#), TokenErrorKind::UnsupportedTokenType);
+        assert_eq!(
+            kind(200, r#"{"access_token":"t","token_type":"mac"}"#),
+            TokenErrorKind::UnsupportedTokenType
+        );
         assert_eq!(kind(200, r#"{"error":"invalid_scope"}"#), TokenErrorKind::ErrorResponse);
     }
 
@@ -275,10 +285,16 @@ mod tests {
 
     #[test]
     fn non_json_error_bodies_are_quoted_short_and_clean() {
-        let page = format!("<html>\n<title>Bad Gateway</title>\u{1b}[31m{}</html>", "x".repeat(5000));
+        let page =
+            format!("<html>\n<title>Bad Gateway</title>\u{1b}[31m{}</html>", "x".repeat(5000));
         let error = parse(StatusCode::BAD_GATEWAY, None, page.as_bytes()).unwrap_err();
         let text = error.to_string();
-        assert!(text.starts_with("token endpoint answered HTTP 502 Bad Gateway: <html> <title>Bad Gateway</title>"), "{text}");
+        assert!(
+            text.starts_with(
+                "token endpoint answered HTTP 502 Bad Gateway: <html> <title>Bad Gateway</title>"
+            ),
+            "{text}"
+        );
         assert!(!text.chars().any(char::is_control), "{text:?}");
         assert!(text.chars().count() < 300, "{text}");
     }

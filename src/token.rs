@@ -210,7 +210,8 @@ mod tests {
 
     #[test]
     fn refresh_never_comes_after_the_token_stops_being_usable() {
-        let policy = LifetimePolicy { expiry_margin: 10 * MINUTE, refresh_ahead: MINUTE, ..policy() };
+        let policy =
+            LifetimePolicy { expiry_margin: 10 * MINUTE, refresh_ahead: MINUTE, ..policy() };
         let sent = Instant::now();
         let times = policy.lifecycle(sent, 60 * MINUTE, 0.0);
         assert_eq!(times.refresh_at, times.usable_until);

@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::{api_client, get, ApiServer, TokenServer};
-use tokio::net::TcpListener;
 use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 use tower_client_credentials::ClientCredentialsLayer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

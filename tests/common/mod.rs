@@ -21,7 +21,9 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::{Layer, ServiceExt};
-use tower_client_credentials::{BoxError, ClientCredentials, ClientCredentialsLayer, Config, ConfigBuilder};
+use tower_client_credentials::{
+    BoxError, ClientCredentials, ClientCredentialsLayer, Config, ConfigBuilder,
+};
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-secret";
@@ -32,18 +34,23 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    /// Send the body as a chunked stream, without `content-length`.
+    pub chunked: bool,
 }
 
 impl Reply {
     pub fn json(status: u16, body: impl Into<String>) -> Self {
-        Self { status, headers: vec![("content-type", "application/json".into())], body: body.into() }
+        let headers = vec![("content-type", "application/json".into())];
+        Self { status, headers, body: body.into(), chunked: false }
     }
 
     /// A standard success: `token-<n>`, valid for `expires_in` seconds.
     pub fn token(n: usize, expires_in: u64) -> Self {
         Self::json(
             200,
-            format!(r#"{{"access_token":"token-{n}","token_type":"Bearer","expires_in":{expires_in}}}"#),
+            format!(
+                r#"{{"access_token":"token-{n}","token_type":"Bearer","expires_in":{expires_in}}}"#
+            ),
         )
     }
 }
@@ -138,7 +145,11 @@ impl TokenServer {
     }
 }
 
-async fn token_handler(State(state): State<Arc<TokenState>>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn token_handler(
+    State(state): State<Arc<TokenState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     let basic = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -162,11 +173,25 @@ async fn token_handler(State(state): State<Arc<TokenState>>, headers: HeaderMap,
     for (name, value) in reply.headers {
         response = response.header(name, value);
     }
-    response.body(Body::from(reply.body)).unwrap()
+    let body = if reply.chunked {
+        let chunks: Vec<Result<String, std::convert::Infallible>> = reply
+            .body
+            .as_bytes()
+            .chunks(64 * 1024)
+            .map(|c| Ok(String::from_utf8_lossy(c).into()))
+            .collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    } else {
+        Body::from(reply.body)
+    };
+    response.body(body).unwrap()
 }
 
 fn form_decode(s: &str) -> String {
-    form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// A protected API on 127.0.0.1 that answers 200 with the `Authorization` it received as body,
@@ -190,7 +215,10 @@ impl ApiServer {
     }
 }
 
-async fn api_handler(State(seen): State<Arc<Mutex<Vec<Option<String>>>>>, headers: HeaderMap) -> (StatusCode, String) {
+async fn api_handler(
+    State(seen): State<Arc<Mutex<Vec<Option<String>>>>>,
+    headers: HeaderMap,
+) -> (StatusCode, String) {
     let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
     seen.lock().unwrap().push(auth.clone());
     match auth {
@@ -214,7 +242,10 @@ pub fn api_client(layer: &ClientCredentialsLayer) -> ClientCredentials<HttpClien
 }
 
 /// Sends a GET through `service`; returns the status and body.
-pub async fn get(service: &ClientCredentials<HttpClient>, url: &str) -> Result<(u16, String), BoxError> {
+pub async fn get(
+    service: &ClientCredentials<HttpClient>,
+    url: &str,
+) -> Result<(u16, String), BoxError> {
     get_with(service, http::Request::get(url).body(Empty::new()).unwrap()).await
 }
 
@@ -227,4 +258,3 @@ pub async fn get_with(
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, String::from_utf8(body.to_vec())?))
 }
-
