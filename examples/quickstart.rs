@@ -228,12 +228,15 @@ async fn against_your_server(token_url: String) -> Result<(), BoxError> {
             let http = http.clone();
             async move {
                 let response = http.execute(reqwest::Request::try_from(request)?).await?;
-                Ok::<_, BoxError>((response.status(), response.text().await?))
+                let status = response.status();
+                let body = response.text().await?;
+                Ok::<_, BoxError>(http::Response::builder().status(status).body(body)?)
             }
         });
         let api = ServiceBuilder::new().layer(layer.clone()).service(service);
-        let (status, body) = api.oneshot(http::Request::get(&api_url).body(String::new())?).await?;
-        println!("{api_url}: {status}\n{}", body.chars().take(2000).collect::<String>());
+        let response = api.oneshot(http::Request::get(&api_url).body(String::new())?).await?;
+        let body: String = response.body().chars().take(2000).collect();
+        println!("{api_url}: {}\n{body}", response.status());
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! Waiting after a failed token request before the next one.
 //!
-//! Exponential with full jitter: after the `n`th failure in a row the next request waits a
-//! random time in `[0, min(cap, base · 2ⁿ⁻¹)]`, and never less than the endpoint's
-//! `Retry-After`. Rejections (bad credentials, bad scope) back off from a higher base to a
+//! Exponential with jitter: after the `n`th failure in a row the next request waits a random
+//! time in `[step/2, step]` where `step = min(cap, base · 2ⁿ⁻¹)`, and never less than the
+//! endpoint's `Retry-After`. Half the step is random, enough to spread a fleet that failed
+//! together; half is fixed, so that no draw retries at once ("full" jitter, `[0, step]`, can
+//! pick a delay near zero, which would undo the negative caching below). Rejections (bad credentials, bad scope) back off from a higher base to a
 //! higher cap than transient failures: asking again soon will not change the answer.
 //!
 //! Until then the cache answers requests that need a new token with the last error at once
@@ -54,7 +56,7 @@ fn delay(error: &TokenError, failures: u32, jitter: f64) -> Duration {
         ErrorClass::Rejected => (REJECTED_BASE, REJECTED_CAP),
     };
     let step = base.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(cap);
-    let jittered = step.mul_f64(jitter.clamp(0.0, 1.0));
+    let jittered = step.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0);
     jittered.max(error.retry_after().unwrap_or_default())
 }
 
@@ -76,9 +78,10 @@ mod tests {
     }
 
     #[test]
-    fn full_jitter_can_pick_anywhere_in_the_step() {
-        assert_eq!(delay(&transient(), 3, 0.0), Duration::ZERO);
-        assert_eq!(delay(&transient(), 3, 0.5), Duration::from_secs(2));
+    fn jitter_picks_within_the_upper_half_of_the_step() {
+        assert_eq!(delay(&transient(), 3, 0.0), Duration::from_secs(2));
+        assert_eq!(delay(&transient(), 3, 0.5), Duration::from_secs(3));
+        assert_eq!(delay(&transient(), 3, 1.0), Duration::from_secs(4));
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! nothing keeps running.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use http::HeaderValue;
+use http::{HeaderValue, Uri};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -23,6 +24,7 @@ use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::endpoint::TokenEndpoint;
 use crate::error::{TokenError, TokenErrorKind};
+use crate::origin::Origin;
 use crate::response::TokenResponse;
 use crate::stats::{Counters, Stats};
 use crate::token::{AccessToken, Freshness, LifetimePolicy};
@@ -36,6 +38,8 @@ pub(crate) struct TokenCache {
     endpoint: Arc<TokenEndpoint>,
     policy: LifetimePolicy,
     client_id: String,
+    allowed_origins: Vec<Origin>,
+    invalidation_interval: Duration,
     counters: Counters,
 }
 
@@ -44,6 +48,24 @@ pub(crate) struct TokenCache {
 struct Refresh {
     in_flight: Option<Flight>,
     backoff: Backoff,
+    /// The generation of the latest token received.
+    generation: u64,
+    last_invalidation: Option<Instant>,
+}
+
+/// The token a request was sent with, to invalidate if the API rejects it.
+pub(crate) struct SentToken {
+    cache: Arc<TokenCache>,
+    generation: u64,
+}
+
+impl SentToken {
+    /// The API answered `401`: drop this token unless a newer one replaced it already or one
+    /// was dropped within `invalidation_interval`. Returns whether it was dropped, i.e. whether
+    /// the next request will carry a different token.
+    pub(crate) fn rejected(self) -> bool {
+        self.cache.invalidate(self.generation, Instant::now())
+    }
 }
 
 /// The one token request in flight.
@@ -68,6 +90,8 @@ impl TokenCache {
             endpoint: Arc::new(TokenEndpoint::new(config)),
             policy: LifetimePolicy::new(config),
             client_id: config.client_id.clone(),
+            allowed_origins: config.allowed_origins.clone(),
+            invalidation_interval: config.invalidation_interval,
             counters: Counters::default(),
         })
     }
@@ -85,12 +109,22 @@ impl TokenCache {
         self.counters.snapshot(remaining)
     }
 
+    /// Whether a request for `uri` may carry the token: yes, unless an allow-list excludes it.
+    pub(crate) fn allows(&self, uri: &Uri) -> bool {
+        self.allowed_origins.is_empty() || self.allowed_origins.iter().any(|o| o.matches(uri))
+    }
+
     /// The hot path: the header to send now, if the current token is usable. A stale token
     /// also makes sure a background refresh is running. `None` means "wait for [`get`]".
     ///
     /// [`get`]: Self::get
-    pub(crate) fn header(self: &Arc<Self>, now: Instant) -> Option<HeaderValue> {
-        self.with_usable(now, |token| token.header_value().clone())
+    pub(crate) fn header(self: &Arc<Self>, now: Instant) -> Option<(HeaderValue, SentToken)> {
+        self.with_usable(now, |token| (token.header_value().clone(), self.sent(token)))
+    }
+
+    /// A record that `token` is going out on a request.
+    pub(crate) fn sent(self: &Arc<Self>, token: &AccessToken) -> SentToken {
+        SentToken { cache: Arc::clone(self), generation: token.generation }
     }
 
     /// A usable token: the current one, or the outcome of the request in flight (started if
@@ -150,6 +184,25 @@ impl TokenCache {
         Ok(Next::Wait(self.start(&mut refresh)))
     }
 
+    /// Drops the current token if it is generation `generation` and no token was dropped
+    /// within `invalidation_interval` of `now`.
+    fn invalidate(&self, generation: u64, now: Instant) -> bool {
+        let mut refresh = self.lock();
+        let current = self.current.load();
+        if current.as_ref().is_none_or(|token| token.generation != generation) {
+            return false; // a late 401: the token it names is already gone
+        }
+        if refresh.last_invalidation.is_some_and(|at| now < at + self.invalidation_interval) {
+            tracing::debug!(client_id = %self.client_id, "API rejected the token again; not invalidating it so soon");
+            return false;
+        }
+        refresh.last_invalidation = Some(now);
+        self.current.store(None);
+        Counters::bump(&self.counters.invalidations);
+        tracing::warn!(client_id = %self.client_id, generation, "API rejected the token (401); fetching a new one");
+        true
+    }
+
     fn refresh_in_background(self: &Arc<Self>, now: Instant) {
         // Contention means another caller is starting, joining or finishing a request right
         // now; any of those leaves a refresh running or a fresh token. No need to wait.
@@ -191,12 +244,14 @@ impl TokenCache {
             Ok(response) => {
                 let lifetime = self.policy.lifetime(response.expires_in);
                 let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
+                refresh.generation += 1;
                 let token = Arc::new(AccessToken::new(
                     response.header,
                     response.token_type,
                     response.scope,
                     lifetime,
                     times,
+                    refresh.generation,
                 ));
                 self.current.store(Some(Arc::clone(&token)));
                 refresh.backoff.succeeded();
@@ -217,6 +272,13 @@ impl TokenCache {
                     span.record("status", status.as_u16());
                 }
                 tracing::warn!(error = %error, class = ?error.class(), ?retry_in, "token request failed");
+                let now = Instant::now();
+                if let Some(token) = self.current.load().as_deref() {
+                    if token.times.freshness(now) != Freshness::Invalid {
+                        let usable_for = token.times.usable_until - now;
+                        tracing::warn!(?usable_for, "still sending the current token meanwhile");
+                    }
+                }
                 Err(error)
             }
         }

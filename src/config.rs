@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use url::{Host, Url};
 
 use crate::error::ConfigError;
+use crate::origin::Origin;
 
 /// Refresh this long before expiry (capped at half the token's lifetime).
 pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -19,6 +20,8 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// How long one token request may take, connection and body included.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most one token is invalidated for a `401` from the API in this long.
+pub const DEFAULT_INVALIDATION_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3).
 ///
@@ -68,6 +71,8 @@ pub struct Config {
     pub(crate) default_lifetime: Duration,
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) request_timeout: Duration,
+    pub(crate) invalidation_interval: Duration,
+    pub(crate) allowed_origins: Vec<Origin>,
     pub(crate) http_client: reqwest::Client,
 }
 
@@ -94,6 +99,8 @@ impl Config {
             default_lifetime: DEFAULT_LIFETIME,
             max_lifetime: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            invalidation_interval: DEFAULT_INVALIDATION_INTERVAL,
+            allowed_origins: Vec::new(),
             http_client: None,
             allow_plain_http: false,
         }
@@ -136,6 +143,8 @@ impl fmt::Debug for Config {
             .field("default_lifetime", &self.default_lifetime)
             .field("max_lifetime", &self.max_lifetime)
             .field("request_timeout", &self.request_timeout)
+            .field("invalidation_interval", &self.invalidation_interval)
+            .field("allowed_origins", &self.allowed_origins)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +169,8 @@ pub struct ConfigBuilder {
     default_lifetime: Duration,
     max_lifetime: Option<Duration>,
     request_timeout: Duration,
+    invalidation_interval: Duration,
+    allowed_origins: Vec<String>,
     http_client: Option<reqwest::Client>,
     allow_plain_http: bool,
 }
@@ -244,6 +255,24 @@ impl ConfigBuilder {
         self
     }
 
+    /// When the API answers `401 Unauthorized` to a request that carried our token, that token
+    /// is dropped and the next request waits for a new one; but at most once in this interval,
+    /// so that an API that rejects every token cannot cause a storm of token requests.
+    /// Default: 5 seconds.
+    pub fn invalidation_interval(mut self, interval: Duration) -> Self {
+        self.invalidation_interval = interval;
+        self
+    }
+
+    /// Attaches the token only to requests for this origin (`https://api.example.com`, a
+    /// scheme, host and optional port). Repeatable. Requests elsewhere, and requests whose URI
+    /// has no scheme and authority, pass through without it. Default: no list, every request
+    /// gets the token.
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
     /// Sends token requests through this client (for proxies, custom roots or mTLS). Default:
     /// a client of this crate's own that follows no redirects.
     ///
@@ -272,7 +301,7 @@ impl ConfigBuilder {
     /// [`danger_allow_plain_http`](Self::danger_allow_plain_http)) or carries user info; an
     /// empty client id or secret; a scope with characters RFC 6749 §3.3 forbids; a resource
     /// that is not an absolute URI; a `param` this crate sets itself; a zero duration where
-    /// one must be positive.
+    /// one must be positive; an allowed origin that is not a bare `http(s)` origin.
     pub fn build(self) -> Result<Config, ConfigError> {
         let token_url = check_token_url(&self.token_url, self.allow_plain_http)?;
         check_client_id(&self.client_id, self.auth_method, self.form_encode_basic_credentials)?;
@@ -294,6 +323,9 @@ impl ConfigBuilder {
         check_positive("request_timeout", Some(self.request_timeout))?;
         check_positive("default_lifetime", Some(self.default_lifetime))?;
         check_positive("max_lifetime", self.max_lifetime)?;
+        check_positive("invalidation_interval", Some(self.invalidation_interval))?;
+        let allowed_origins =
+            self.allowed_origins.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
         let http_client = match self.http_client {
             Some(client) => client,
             None => default_http_client()?,
@@ -313,6 +345,8 @@ impl ConfigBuilder {
             default_lifetime: self.default_lifetime,
             max_lifetime: self.max_lifetime,
             request_timeout: self.request_timeout,
+            invalidation_interval: self.invalidation_interval,
+            allowed_origins,
             http_client,
         })
     }
@@ -495,6 +529,10 @@ mod tests {
         assert_eq!(field_of(builder(url).request_timeout(zero).build()), "request_timeout");
         assert_eq!(field_of(builder(url).default_lifetime(zero).build()), "default_lifetime");
         assert_eq!(field_of(builder(url).max_lifetime(zero).build()), "max_lifetime");
+        let interval = builder(url).invalidation_interval(zero).build();
+        assert_eq!(field_of(interval), "invalidation_interval");
+        let origin = builder(url).allowed_origin("https://a.example/path").build();
+        assert_eq!(field_of(origin), "allowed_origin");
         let raw_basic = Config::builder(url, "a:b", "s").form_encode_basic_credentials(false);
         assert_eq!(field_of(raw_basic.build()), "client_id");
     }

@@ -3,14 +3,16 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::Request;
+use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::cache::Outcome;
+use crate::cache::{Outcome, SentToken, TokenCache};
+use crate::unauthorized;
 use crate::BoxError;
 
 type TokenFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -19,7 +21,8 @@ pin_project! {
     /// Response future of [`ClientCredentials`](crate::ClientCredentials).
     ///
     /// With a usable token it only drives the inner service's future. Otherwise it first waits
-    /// for the token (the only state that allocates, once per request that has to wait).
+    /// for the token (the only state that allocates, once per request that has to wait). A
+    /// `401` answer to our token is reported to the cache.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
@@ -37,6 +40,7 @@ pin_project! {
     {
         WaitingForToken {
             token: TokenFuture,
+            cache: Arc<TokenCache>,
             request: Option<Request<B>>,
             // Readied by `poll_ready` before `call` swapped it out.
             inner: S,
@@ -44,6 +48,8 @@ pin_project! {
         Calling {
             #[pin]
             future: S::Future,
+            // The token the request carries; `None` if it went without ours.
+            sent: Option<SentToken>,
         },
     }
 }
@@ -52,41 +58,47 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) fn calling(future: S::Future) -> Self {
-        Self { state: State::Calling { future } }
+    pub(crate) fn calling(future: S::Future, sent: Option<SentToken>) -> Self {
+        Self { state: State::Calling { future, sent } }
     }
 
-    pub(crate) fn waiting(
-        token: impl Future<Output = Outcome> + Send + 'static,
-        request: Request<B>,
-        inner: S,
-    ) -> Self {
-        let token = Box::pin(token);
-        Self { state: State::WaitingForToken { token, request: Some(request), inner } }
+    pub(crate) fn waiting(cache: &Arc<TokenCache>, request: Request<B>, inner: S) -> Self {
+        let token = Box::pin(Arc::clone(cache).get());
+        let cache = Arc::clone(cache);
+        Self { state: State::WaitingForToken { token, cache, request: Some(request), inner } }
     }
 }
 
-impl<S, B> Future for ResponseFuture<S, B>
+impl<S, B, ResB> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResB>>,
     S::Error: Into<BoxError>,
 {
-    type Output = Result<S::Response, BoxError>;
+    type Output = Result<Response<ResB>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::WaitingForToken { token, request, inner } => {
+                StateProj::WaitingForToken { token, cache, request, inner } => {
                     let token = ready!(token.as_mut().poll(cx))?;
                     let Some(mut request) = request.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
                     request.headers_mut().insert(AUTHORIZATION, token.header_value().clone());
+                    let sent = Some(cache.sent(&token));
                     let future = inner.call(request);
-                    this.state.set(State::Calling { future });
+                    this.state.set(State::Calling { future, sent });
                 }
-                StateProj::Calling { future } => return future.poll(cx).map_err(Into::into),
+                StateProj::Calling { future, sent } => {
+                    let mut response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    if response.status() == StatusCode::UNAUTHORIZED {
+                        if let Some(sent) = sent.take() {
+                            unauthorized::rejected(&mut response, sent);
+                        }
+                    }
+                    return Poll::Ready(Ok(response));
+                }
             }
         }
     }

@@ -67,14 +67,16 @@ mod endpoint;
 mod error;
 mod future;
 mod layer;
+mod origin;
 mod response;
 mod service;
 mod stats;
 mod token;
+mod unauthorized;
 
 pub use config::{
-    AuthMethod, Config, ConfigBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_LIFETIME,
-    DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+    AuthMethod, Config, ConfigBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
+    DEFAULT_LIFETIME, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
 pub use future::ResponseFuture;
@@ -82,6 +84,7 @@ pub use layer::ClientCredentialsLayer;
 pub use service::ClientCredentials;
 pub use stats::Stats;
 pub use token::AccessToken;
+pub use unauthorized::RetryUnauthorized;
 
 /// The error type of [`ClientCredentials`]: the inner service's error, or a [`TokenError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -60,8 +60,9 @@ pub(crate) fn parse(
         let excerpt = oauth_error(&fields).is_none().then(|| excerpt(body));
         return Err(TokenError::response(status, oauth_error(&fields), excerpt, retry_after));
     }
-    let fields = fields
-        .map_err(|_| TokenError::with_detail(TokenErrorKind::MalformedResponse, excerpt(body)))?;
+    let fields = fields.map_err(|_| {
+        TokenError::with_detail(TokenErrorKind::MalformedResponse, success_excerpt(body))
+    })?;
     if let Some(oauth) = oauth_error(&fields) {
         return Err(TokenError::response(status, Some(oauth), None, retry_after));
     }
@@ -146,6 +147,17 @@ fn expires_in(value: Option<Value>) -> Result<Option<Duration>, TokenError> {
 
 fn quoted(value: &Value) -> String {
     sanitize(&value.to_string(), 40)
+}
+
+/// [`excerpt`], unless the body may hold a token in some other format than JSON (a form-encoded
+/// answer, say): that must not reach an error or a log.
+fn success_excerpt(body: &[u8]) -> String {
+    let lowercase = String::from_utf8_lossy(body).to_ascii_lowercase();
+    if lowercase.contains("access_token") {
+        "(body withheld: it may contain a token)".to_owned()
+    } else {
+        excerpt(body)
+    }
 }
 
 /// The start of a body, as text safe to put in an error or a log.
@@ -263,6 +275,14 @@ mod tests {
             TokenErrorKind::UnsupportedTokenType
         );
         assert_eq!(kind(200, r#"{"error":"invalid_scope"}"#), TokenErrorKind::ErrorResponse);
+    }
+
+    #[test]
+    fn a_success_body_that_may_hold_a_token_is_not_quoted() {
+        let body = b"access_token=s3cr3t-token&token_type=bearer&expires_in=3600";
+        let error = parse(StatusCode::OK, None, body).unwrap_err();
+        assert_eq!(error.kind(), TokenErrorKind::MalformedResponse);
+        assert!(!error.to_string().contains("s3cr3t"), "{error}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::Request;
+use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -18,7 +18,8 @@ use crate::BoxError;
 /// Wraps a service so that each request carries `Authorization: Bearer <token>`.
 ///
 /// Usually made by [`ClientCredentialsLayer`]. A request that already has an `Authorization`
-/// header is passed through untouched. With a usable token the header is added and the inner
+/// header, or (with an allow-list) is for an origin not on it, is passed through untouched.
+/// A `401` answer to our token drops that token, so that the next request gets a new one. With a usable token the header is added and the inner
 /// service called at once; without one the response future first waits for the single token
 /// request in flight.
 ///
@@ -63,12 +64,12 @@ impl<S> ClientCredentials<S> {
     }
 }
 
-impl<S, B> Service<Request<B>> for ClientCredentials<S>
+impl<S, B, ResB> Service<Request<B>> for ClientCredentials<S>
 where
-    S: Service<Request<B>> + Clone,
+    S: Service<Request<B>, Response = Response<ResB>> + Clone,
     S::Error: Into<BoxError>,
 {
-    type Response = S::Response;
+    type Response = Response<ResB>;
     type Error = BoxError;
     type Future = ResponseFuture<S, B>;
 
@@ -80,19 +81,19 @@ where
     ///
     /// When a token request must be started outside a Tokio runtime.
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if request.headers().contains_key(AUTHORIZATION) {
-            return ResponseFuture::calling(self.inner.call(request));
+        if request.headers().contains_key(AUTHORIZATION) || !self.cache.allows(request.uri()) {
+            return ResponseFuture::calling(self.inner.call(request), None);
         }
-        if let Some(header) = self.cache.header(Instant::now()) {
+        if let Some((header, sent)) = self.cache.header(Instant::now()) {
             request.headers_mut().insert(AUTHORIZATION, header);
-            return ResponseFuture::calling(self.inner.call(request));
+            return ResponseFuture::calling(self.inner.call(request), Some(sent));
         }
         // Waiting for the token happens in the future, with the service that `poll_ready`
         // readied; `self` keeps a fresh clone that must be readied before its next call.
         // See https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::waiting(Arc::clone(&self.cache).get(), request, inner)
+        ResponseFuture::waiting(&self.cache, request, inner)
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Stats {
     pub requests_waited: u64,
     /// Requests sent with a stale token while a refresh was due or running.
     pub stale_serves: u64,
+    /// Tokens dropped because the API answered `401` to them.
+    pub invalidations: u64,
     /// How long the current token has until it expires; `None` if there is none.
     pub token_remaining: Option<Duration>,
 }
@@ -30,6 +32,7 @@ pub(crate) struct Counters {
     pub(crate) token_request_failures: AtomicU64,
     pub(crate) requests_waited: AtomicU64,
     pub(crate) stale_serves: AtomicU64,
+    pub(crate) invalidations: AtomicU64,
 }
 
 impl Counters {
@@ -43,6 +46,7 @@ impl Counters {
             token_request_failures: self.token_request_failures.load(Relaxed),
             requests_waited: self.requests_waited.load(Relaxed),
             stale_serves: self.stale_serves.load(Relaxed),
+            invalidations: self.invalidations.load(Relaxed),
             token_remaining,
         }
     }

@@ -40,6 +40,9 @@ pub struct AccessToken {
     scope: Option<String>,
     lifetime: Duration,
     pub(crate) times: Lifecycle,
+    /// Which token of this cache it is (1, 2, ...): a `401` invalidates only the token that
+    /// was sent, never a newer one.
+    pub(crate) generation: u64,
 }
 
 /// When a token stops being fresh, and when it stops being usable.
@@ -116,8 +119,9 @@ impl AccessToken {
         scope: Option<String>,
         lifetime: Duration,
         times: Lifecycle,
+        generation: u64,
     ) -> Self {
-        Self { header, token_type, scope, lifetime, times }
+        Self { header, token_type, scope, lifetime, times, generation }
     }
 
     /// The token itself, for code that sends it some other way than our layer. Keep it out of
