@@ -195,16 +195,25 @@ fn form_decode(s: &str) -> String {
 }
 
 /// A protected API on 127.0.0.1 that answers 200 with the `Authorization` it received as body,
-/// or 401 without one.
+/// or 401 without one or with one it is told to reject.
 pub struct ApiServer {
     pub url: String,
     seen: Arc<Mutex<Vec<Option<String>>>>,
 }
 
+type Rejects = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 impl ApiServer {
     pub async fn start() -> Self {
+        Self::start_rejecting(|_| false).await
+    }
+
+    /// Answers 401 (with `WWW-Authenticate: Bearer error="invalid_token"`) to every
+    /// `Authorization` value for which `rejects` is true.
+    pub async fn start_rejecting(rejects: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let router = Router::new().fallback(any(api_handler)).with_state(seen.clone());
+        let rejects: Rejects = Arc::new(rejects);
+        let router = Router::new().fallback(any(api_handler)).with_state((seen.clone(), rejects));
         let addr = serve(router).await;
         Self { url: format!("http://{addr}/things"), seen }
     }
@@ -216,15 +225,36 @@ impl ApiServer {
 }
 
 async fn api_handler(
-    State(seen): State<Arc<Mutex<Vec<Option<String>>>>>,
+    State((seen, rejects)): State<(Arc<Mutex<Vec<Option<String>>>>, Rejects)>,
     headers: HeaderMap,
-) -> (StatusCode, String) {
+) -> Response<Body> {
     let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
     seen.lock().unwrap().push(auth.clone());
+    let response = Response::builder();
     match auth {
-        Some(auth) => (StatusCode::OK, auth),
-        None => (StatusCode::UNAUTHORIZED, String::new()),
+        Some(auth) if !rejects(&auth) => response.status(StatusCode::OK).body(Body::from(auth)),
+        _ => response
+            .status(StatusCode::UNAUTHORIZED)
+            .header("www-authenticate", r#"Bearer error="invalid_token""#)
+            .body(Body::empty()),
     }
+    .unwrap()
+}
+
+/// A token endpoint that reads the request, then writes `response` (raw bytes) and closes the
+/// connection. For answers no HTTP server would give.
+pub async fn raw_token_server(response: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0; 8192];
+            let _ = socket.read(&mut buffer).await;
+            let _ = socket.write_all(response).await;
+        }
+    });
+    format!("http://{addr}/token")
 }
 
 async fn serve(router: Router) -> SocketAddr {
