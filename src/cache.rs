@@ -311,3 +311,46 @@ impl Drop for TokenCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_INVALIDATION_INTERVAL;
+    use crate::response;
+    use http::StatusCode;
+
+    fn cache() -> Arc<TokenCache> {
+        let config = Config::builder("http://127.0.0.1:9/token", "id", "secret").build().unwrap();
+        TokenCache::new(&config)
+    }
+
+    /// Stores a token as a finished token request would.
+    fn receive(cache: &TokenCache, token: &str) -> Arc<AccessToken> {
+        let body = format!(r#"{{"access_token":"{token}","expires_in":3600}}"#);
+        let response = response::parse(StatusCode::OK, None, body.as_bytes());
+        cache.finish(Instant::now(), response).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_401_never_evicts_a_newer_token() {
+        let cache = cache();
+        let first = receive(&cache, "first");
+        let second = receive(&cache, "second");
+        assert!(!cache.sent(&first).rejected(), "the 401 names a token that is already gone");
+        assert_eq!(cache.current.load_full().unwrap().generation, second.generation);
+        assert!(cache.sent(&second).rejected());
+        assert!(cache.current.load().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalidations_are_at_most_one_per_interval() {
+        let cache = cache();
+        let first = receive(&cache, "first");
+        assert!(cache.sent(&first).rejected());
+        let second = receive(&cache, "second");
+        tokio::time::advance(DEFAULT_INVALIDATION_INTERVAL - Duration::from_millis(1)).await;
+        assert!(!cache.sent(&second).rejected());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(cache.sent(&second).rejected());
+    }
+}

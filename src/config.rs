@@ -550,4 +550,19 @@ mod tests {
         let config = builder.build().unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_strings_give_a_config_or_a_config_error(
+            url in proptest::prelude::any::<String>(),
+            id in proptest::prelude::any::<String>(),
+            secret in proptest::prelude::any::<String>(),
+            scope in proptest::prelude::any::<String>(),
+            param in proptest::prelude::any::<String>(),
+            origin in proptest::prelude::any::<String>(),
+        ) {
+            let _ = Config::builder(url, id, secret).scope(scope).param(param, "v").build();
+            let _ = builder("https://a.example/t").resource(origin.clone()).allowed_origin(origin).build();
+        }
+    }
 }

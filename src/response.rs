@@ -325,4 +325,73 @@ mod tests {
         assert_eq!(sanitize("a\u{202E}b\tc", 10), "a b c");
         assert_eq!(sanitize("", 3), "");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+
+        /// JSON values whose object keys are often the ones the parser reads.
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                ),
+                any::<String>().prop_map(Value::from),
+                "[0-9. -]{0,12}".prop_map(Value::from),
+            ];
+            let key = prop_oneof![
+                Just("access_token".to_owned()),
+                Just("expires_in".to_owned()),
+                Just("token_type".to_owned()),
+                Just("scope".to_owned()),
+                Just("error".to_owned()),
+                Just("error_description".to_owned()),
+                Just("ErrorCode".to_owned()),
+                Just("Error".to_owned()),
+                any::<String>(),
+            ];
+            leaf.prop_recursive(3, 64, 8, move |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    btree_map(key.clone(), inner, 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(status in 100u16..600, body in vec(any::<u8>(), 0..512)) {
+                let status = StatusCode::from_u16(status).unwrap();
+                if let Err(error) = parse(status, None, &body) {
+                    let text = error.to_string();
+                    prop_assert!(!text.chars().any(char::is_control));
+                }
+            }
+
+            #[test]
+            fn arbitrary_json_never_panics(status in 100u16..600, value in json()) {
+                let status = StatusCode::from_u16(status).unwrap();
+                let body = serde_json::to_vec(&value).unwrap();
+                match parse(status, None, &body) {
+                    Ok(response) => {
+                        prop_assert!(status.is_success());
+                        prop_assert!(response.header.to_str().is_ok());
+                    }
+                    Err(error) => prop_assert!(!error.to_string().chars().any(char::is_control)),
+                }
+            }
+
+            #[test]
+            fn sanitize_output_is_bounded_and_clean(text in any::<String>(), max in 0usize..50) {
+                let clean = sanitize(&text, max);
+                prop_assert!(clean.chars().count() <= max + 2);
+                prop_assert!(!clean.chars().any(char::is_control));
+            }
+        }
+    }
 }

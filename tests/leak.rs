@@ -1,0 +1,103 @@
+//! Secrets stay secret (DESIGN.md §5): a whole flow, failures and a 401 included, logged at
+//! TRACE level, and every error's `Display` and `Debug`: the client secret and the tokens
+//! appear nowhere.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use common::{api_client, get, ApiServer, Reply, TokenServer, CLIENT_ID, CLIENT_SECRET};
+use tokio::time::advance;
+use tower_client_credentials::ClientCredentialsLayer;
+use tracing_subscriber::fmt::MakeWriter;
+
+const TOKEN_ONE: &str = "leak-test-token-one";
+const TOKEN_TWO: &str = "leak-test-token-two";
+
+/// Everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MakeWriter<'_> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn neither_the_secret_nor_a_token_reaches_logs_or_errors() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    // The test runs on one thread (current-thread runtime), so a thread default sees it all.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let tokens = TokenServer::start_with(|n| match n {
+        1 => Reply::json(200, format!(r#"{{"access_token":"{TOKEN_ONE}","expires_in":100}}"#)),
+        2 => Reply::json(503, "maintenance"),
+        3 => Reply::json(401, r#"{"error":"invalid_client","error_description":"no such client"}"#),
+        _ => Reply::json(200, format!(r#"{{"access_token":"{TOKEN_TWO}","expires_in":100}}"#)),
+    })
+    .await;
+    let api = ApiServer::start_rejecting(|auth| auth.contains(TOKEN_TWO)).await;
+    let config = tokens
+        .config()
+        .refresh_ahead(Duration::from_secs(20))
+        .expiry_margin(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+    let service = api_client(&layer);
+    let mut errors: Vec<tower_client_credentials::BoxError> = Vec::new();
+
+    assert_eq!(get(&service, &api.url).await.unwrap().0, 200); // token one
+    advance(Duration::from_secs(81)).await;
+    assert_eq!(get(&service, &api.url).await.unwrap().0, 200); // stale; the refresh gets a 503
+    tokens.wait_for_count(2).await;
+    while layer.stats().token_request_failures < 1 {
+        tokio::task::yield_now().await;
+    }
+    advance(Duration::from_secs(10)).await;
+    errors.push(get(&service, &api.url).await.unwrap_err()); // invalid_client
+    assert!(errors[0].to_string().contains("invalid_client"), "{}", errors[0]);
+    advance(Duration::from_secs(10)).await;
+    assert_eq!(get(&service, &api.url).await.unwrap().0, 401); // token two, rejected by the API
+    assert_eq!(layer.stats().invalidations, 1);
+    assert_eq!(layer.token().await.unwrap().secret(), TOKEN_TWO); // fetched again
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("token request failed"), "nothing captured:\n{logs}");
+    assert!(logs.contains("API rejected the token"), "{logs}");
+
+    let mut texts = vec![logs, format!("{layer:?}"), format!("{:?}", layer.stats())];
+    for error in &errors {
+        texts.push(error.to_string());
+        texts.push(format!("{error:?}"));
+    }
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    for text in &texts {
+        for secret in [CLIENT_SECRET, TOKEN_ONE, TOKEN_TWO, basic.as_str()] {
+            assert!(!text.contains(secret), "{secret} leaked into:\n{text}");
+        }
+    }
+}
