@@ -22,10 +22,9 @@ use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::endpoint::TokenEndpoint;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::origin::Origin;
-use crate::response::TokenResponse;
+use crate::source::{Received, TokenSource};
 use crate::stats::{Counters, Stats};
 use crate::token::{AccessToken, Freshness, LifetimePolicy};
 
@@ -35,7 +34,7 @@ pub(crate) type Outcome = Result<Arc<AccessToken>, TokenError>;
 pub(crate) struct TokenCache {
     current: ArcSwapOption<AccessToken>,
     refresh: Mutex<Refresh>,
-    endpoint: Arc<TokenEndpoint>,
+    source: Arc<TokenSource>,
     policy: LifetimePolicy,
     client_id: String,
     allowed_origins: Vec<Origin>,
@@ -87,7 +86,7 @@ impl TokenCache {
         Arc::new(Self {
             current: ArcSwapOption::empty(),
             refresh: Mutex::default(),
-            endpoint: Arc::new(TokenEndpoint::new(config)),
+            source: Arc::new(TokenSource::new(config)),
             policy: LifetimePolicy::new(config),
             client_id: config.client_id.clone(),
             allowed_origins: config.allowed_origins.clone(),
@@ -97,7 +96,7 @@ impl TokenCache {
     }
 
     pub(crate) fn token_url(&self) -> &str {
-        self.endpoint.url().as_str()
+        self.source.url().as_str()
     }
 
     pub(crate) fn client_id(&self) -> &str {
@@ -222,26 +221,27 @@ impl TokenCache {
     fn start(self: &Arc<Self>, refresh: &mut Refresh) -> watch::Receiver<Option<Outcome>> {
         let (sender, receiver) = watch::channel(None);
         let cache = Arc::downgrade(self);
-        let endpoint = Arc::clone(&self.endpoint);
+        let source = Arc::clone(&self.source);
+        let current = self.current.load().as_ref().map(|token| token.header_value().clone());
         let span = tracing::info_span!(
             "token_request",
-            token_url = %endpoint.url(),
+            token_url = %source.url(),
             client_id = %self.client_id,
             outcome = tracing::field::Empty,
             status = tracing::field::Empty,
             lifetime_secs = tracing::field::Empty,
         );
-        let task = tokio::spawn(fetch(cache, endpoint, sender).instrument(span));
+        let task = tokio::spawn(fetch(cache, source, current, sender).instrument(span));
         refresh.in_flight = Some(Flight { outcome: receiver.clone(), task: task.abort_handle() });
         receiver
     }
 
-    /// Publishes the result of the request sent at `sent`.
-    fn finish(&self, sent: Instant, result: Result<TokenResponse, TokenError>) -> Outcome {
+    /// Publishes the result of a token request.
+    fn finish(&self, result: Result<Received, TokenError>) -> Outcome {
         let mut refresh = self.lock();
         refresh.in_flight = None;
         match result {
-            Ok(response) => {
+            Ok(Received { response, sent }) => {
                 let lifetime = self.policy.lifetime(response.expires_in);
                 let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
                 refresh.generation += 1;
@@ -291,16 +291,17 @@ impl TokenCache {
     }
 }
 
-/// The body of the spawned task: one token request, then publish its outcome.
+/// The body of the spawned task: one token request, then publish its outcome. It holds the
+/// cache weakly, so that dropping the last layer is not delayed by a request in flight.
 async fn fetch(
     cache: Weak<TokenCache>,
-    endpoint: Arc<TokenEndpoint>,
+    source: Arc<TokenSource>,
+    current: Option<HeaderValue>,
     outcome: watch::Sender<Option<Outcome>>,
 ) {
-    let sent = Instant::now();
-    let result = endpoint.request().await;
+    let result = source.fetch(current.as_ref()).await;
     let Some(cache) = cache.upgrade() else { return };
-    outcome.send_replace(Some(cache.finish(sent, result)));
+    outcome.send_replace(Some(cache.finish(result)));
 }
 
 impl Drop for TokenCache {
@@ -327,8 +328,8 @@ mod tests {
     /// Stores a token as a finished token request would.
     fn receive(cache: &TokenCache, token: &str) -> Arc<AccessToken> {
         let body = format!(r#"{{"access_token":"{token}","expires_in":3600}}"#);
-        let response = response::parse(StatusCode::OK, None, body.as_bytes());
-        cache.finish(Instant::now(), response).unwrap()
+        let response = response::parse(StatusCode::OK, None, body.as_bytes()).unwrap();
+        cache.finish(Ok(Received { response, sent: Instant::now() })).unwrap()
     }
 
     #[tokio::test(start_paused = true)]

@@ -74,6 +74,10 @@ pub struct Config {
     pub(crate) invalidation_interval: Duration,
     pub(crate) allowed_origins: Vec<Origin>,
     pub(crate) http_client: reqwest::Client,
+    #[cfg(feature = "store")]
+    pub(crate) store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
+    #[cfg(feature = "store")]
+    pub(crate) store_encryption_key: Option<secrecy::SecretSlice<u8>>,
 }
 
 impl Config {
@@ -102,6 +106,10 @@ impl Config {
             invalidation_interval: DEFAULT_INVALIDATION_INTERVAL,
             allowed_origins: Vec::new(),
             http_client: None,
+            #[cfg(feature = "store")]
+            store: None,
+            #[cfg(feature = "store")]
+            store_encryption_key: None,
             allow_plain_http: false,
         }
     }
@@ -129,7 +137,8 @@ impl Config {
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
+        let mut debug = f.debug_struct("Config");
+        debug
             .field("token_url", &self.token_url.as_str())
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
@@ -144,8 +153,10 @@ impl fmt::Debug for Config {
             .field("max_lifetime", &self.max_lifetime)
             .field("request_timeout", &self.request_timeout)
             .field("invalidation_interval", &self.invalidation_interval)
-            .field("allowed_origins", &self.allowed_origins)
-            .finish_non_exhaustive()
+            .field("allowed_origins", &self.allowed_origins);
+        #[cfg(feature = "store")]
+        debug.field("store", &self.store);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -173,6 +184,10 @@ pub struct ConfigBuilder {
     allowed_origins: Vec<String>,
     http_client: Option<reqwest::Client>,
     allow_plain_http: bool,
+    #[cfg(feature = "store")]
+    store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
+    #[cfg(feature = "store")]
+    store_encryption_key: Option<secrecy::SecretSlice<u8>>,
 }
 
 impl ConfigBuilder {
@@ -283,6 +298,27 @@ impl ConfigBuilder {
         self
     }
 
+    /// Shares tokens with other replicas through `store` (e.g. [`RedisStore`]), so that a fleet
+    /// makes one token request per token lifetime. See [`store`](crate::store) for how.
+    /// Default: none; each layer keeps its token in memory only.
+    ///
+    /// [`RedisStore`]: crate::store::RedisStore
+    #[cfg(feature = "store")]
+    pub fn store(mut self, store: impl crate::store::TokenStore) -> Self {
+        self.store = Some(std::sync::Arc::new(store));
+        self
+    }
+
+    /// Encrypts tokens in the [store](Self::store) with a key derived from these 32 bytes
+    /// rather than from the client secret: for replicas that hold different secrets for one
+    /// client, or to rotate the secret without emptying the store. Default: derived from the
+    /// client secret.
+    #[cfg(feature = "store")]
+    pub fn store_encryption_key(mut self, key: [u8; 32]) -> Self {
+        self.store_encryption_key = Some(key.to_vec().into());
+        self
+    }
+
     /// Allows an `http://` token URL on a host that is not loopback.
     ///
     /// The client secret and the token then cross the network in clear text, readable by
@@ -348,6 +384,10 @@ impl ConfigBuilder {
             invalidation_interval: self.invalidation_interval,
             allowed_origins,
             http_client,
+            #[cfg(feature = "store")]
+            store: self.store,
+            #[cfg(feature = "store")]
+            store_encryption_key: self.store_encryption_key,
         })
     }
 }

@@ -74,6 +74,28 @@ pub(crate) fn parse(
     })
 }
 
+/// A token kept in a store, checked as strictly as one from the endpoint.
+#[cfg(feature = "store")]
+pub(crate) fn stored(
+    access_token: String,
+    token_type: String,
+    scope: Option<String>,
+    lifetime: Duration,
+) -> Result<TokenResponse, TokenError> {
+    Ok(TokenResponse {
+        header: bearer_header(Some(Value::String(access_token)))?,
+        token_type,
+        expires_in: Some(lifetime),
+        scope,
+    })
+}
+
+/// The token in a `<scheme> <token>` header this module built.
+pub(crate) fn token_in(header: &HeaderValue) -> &str {
+    // Built from printable ASCII, so `to_str` cannot fail.
+    header.to_str().ok().and_then(|h| h.split_once(' ')).map_or("", |(_, token)| token)
+}
+
 fn text(value: &Option<Value>) -> Option<&str> {
     value.as_ref()?.as_str()
 }

@@ -127,8 +127,7 @@ impl AccessToken {
     /// The token itself, for code that sends it some other way than our layer. Keep it out of
     /// logs.
     pub fn secret(&self) -> &str {
-        // The header was built as "<scheme> <token>" from printable ASCII, so this never fails.
-        self.header.to_str().ok().and_then(|h| h.split_once(' ')).map_or("", |(_, token)| token)
+        crate::response::token_in(&self.header)
     }
 
     /// The `Authorization` header value (`Bearer <token>`), marked sensitive.

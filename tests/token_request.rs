@@ -115,10 +115,8 @@ async fn redirects_are_not_followed() {
     let target = TokenServer::start().await;
     let location = target.url.clone();
     let tokens = TokenServer::start_with(move |_| Reply {
-        status: 307,
         headers: vec![("location", location.clone())],
-        body: String::new(),
-        chunked: false,
+        ..Reply::json(307, "")
     })
     .await;
     let error =

@@ -36,12 +36,14 @@ pub struct Reply {
     pub body: String,
     /// Send the body as a chunked stream, without `content-length`.
     pub chunked: bool,
+    /// Answer after this long (the endpoint's latency).
+    pub delay: Duration,
 }
 
 impl Reply {
     pub fn json(status: u16, body: impl Into<String>) -> Self {
         let headers = vec![("content-type", "application/json".into())];
-        Self { status, headers, body: body.into(), chunked: false }
+        Self { status, headers, body: body.into(), chunked: false, delay: Duration::ZERO }
     }
 
     /// A standard success: `token-<n>`, valid for `expires_in` seconds.
@@ -169,6 +171,7 @@ async fn token_handler(
     });
     let _ = state.open.subscribe().wait_for(|open| *open).await;
     let reply = (state.respond.lock().unwrap())(n);
+    tokio::time::sleep(reply.delay).await;
     let mut response = Response::builder().status(reply.status);
     for (name, value) in reply.headers {
         response = response.header(name, value);

@@ -1,0 +1,216 @@
+//! One token request for the whole fleet: read the store, else take the lock and fetch, else
+//! wait for the replica that holds it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::sealed::{Sealer, StoredToken};
+use super::{StoreFuture, TokenStore};
+use crate::config::Config;
+use crate::endpoint::TokenEndpoint;
+use crate::error::TokenError;
+use crate::response;
+use crate::source::Received;
+use crate::token::{Freshness, LifetimePolicy};
+
+/// No store operation may take longer: a hung store must not stall token requests.
+const STORE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often a replica waiting for another's token looks for it.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Store trouble is logged at most this often.
+const WARN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A configured store, and what this cache keeps in it.
+pub(crate) struct SharedTokens {
+    store: Arc<dyn TokenStore>,
+    token_key: String,
+    lock_key: String,
+    sealer: Sealer,
+    policy: LifetimePolicy,
+    request_timeout: Duration,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+impl SharedTokens {
+    pub(crate) fn new(config: &Config) -> Option<Self> {
+        let store = Arc::clone(config.store.as_ref()?);
+        let name = key_name(config);
+        let key_material = match &config.store_encryption_key {
+            Some(key) => key.expose_secret(),
+            None => config.client_secret.expose_secret().as_bytes(),
+        };
+        Some(Self {
+            store,
+            sealer: Sealer::new(key_material, &name),
+            token_key: format!("token:{name}"),
+            lock_key: format!("lock:{name}"),
+            policy: LifetimePolicy::new(config),
+            request_timeout: config.request_timeout,
+            last_warning: Mutex::new(None),
+        })
+    }
+
+    /// A token for this replica: another replica's, if a fresh one is in the store and is not
+    /// `current` (the token we hold already); otherwise one from the endpoint, fetched by
+    /// whichever replica takes the lock.
+    pub(crate) async fn fetch(
+        &self,
+        endpoint: &TokenEndpoint,
+        current: Option<&HeaderValue>,
+    ) -> Result<Received, TokenError> {
+        if let Some(shared) = self.fresh_in_store(current).await {
+            return Ok(shared);
+        }
+        let owner = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        // Held until our request ends; if we crash, it expires about when a request would have.
+        let lock_ttl = self.request_timeout + Duration::from_secs(1);
+        match self.within_timeout("lock", self.store.try_lock(&self.lock_key, &owner, lock_ttl)).await {
+            Some(true) => {
+                // Look again: a replica may have shared its token between our read and our lock.
+                let received = match self.fresh_in_store(current).await {
+                    Some(shared) => Ok(shared),
+                    None => self.fetch_and_share(endpoint).await,
+                };
+                self.within_timeout("unlock", self.store.unlock(&self.lock_key, &owner)).await;
+                received
+            }
+            Some(false) => {
+                // Another replica is asking; its token should appear within a request's time.
+                let deadline = Instant::now() + self.request_timeout;
+                while Instant::now() < deadline {
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                    if let Some(shared) = self.fresh_in_store(current).await {
+                        return Ok(shared);
+                    }
+                }
+                tracing::debug!("no token from the replica holding the lock; fetching our own");
+                self.fetch_and_share(endpoint).await
+            }
+            None => self.fetch_and_share(endpoint).await,
+        }
+    }
+
+    async fn fetch_and_share(&self, endpoint: &TokenEndpoint) -> Result<Received, TokenError> {
+        let (sent, sent_wall) = (Instant::now(), SystemTime::now());
+        let response = endpoint.request().await?;
+        let lifetime = self.policy.lifetime(response.expires_in);
+        let expires_at = sent_wall + lifetime;
+        let remaining = expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+        if !remaining.is_zero() {
+            let stored = StoredToken {
+                access_token: response::token_in(&response.header).to_owned(),
+                token_type: response.token_type.clone(),
+                scope: response.scope.clone(),
+                lifetime_ms: millis(lifetime),
+                expires_at_ms: millis(expires_at.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            };
+            let sealed = self.sealer.seal(&stored);
+            self.within_timeout("write", self.store.set(&self.token_key, sealed, remaining)).await;
+        }
+        Ok(Received { response, sent })
+    }
+
+    /// The stored token, if it is fresh by this replica's settings and not `current`.
+    async fn fresh_in_store(&self, current: Option<&HeaderValue>) -> Option<Received> {
+        let sealed = self.within_timeout("read", self.store.get(&self.token_key)).await??;
+        let Some(stored) = self.sealer.open(&sealed) else {
+            self.warn("the stored token does not open (tampered, or sealed with another key)");
+            return None;
+        };
+        let received = to_local(stored)?;
+        if current == Some(&received.response.header) {
+            return None;
+        }
+        let lifetime = received.response.expires_in?;
+        let times = self.policy.lifecycle(received.sent, lifetime, 0.0);
+        (times.freshness(Instant::now()) == Freshness::Fresh).then_some(received)
+    }
+
+    /// Runs a store operation; a failure or a timeout is logged and becomes `None`.
+    async fn within_timeout<T>(&self, what: &str, operation: StoreFuture<'_, T>) -> Option<T> {
+        match tokio::time::timeout(STORE_TIMEOUT, operation).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(error)) => {
+                self.warn(&format!("token store {what} failed: {error}"));
+                None
+            }
+            Err(_) => {
+                self.warn(&format!("token store {what} took longer than {STORE_TIMEOUT:?}"));
+                None
+            }
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        let now = Instant::now();
+        let mut last = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|at| now >= at + WARN_INTERVAL) {
+            *last = Some(now);
+            tracing::warn!("{message}; this replica fetches its own token meanwhile");
+        }
+    }
+}
+
+/// A stored token on this replica's clock, if it has not expired and is a valid token.
+fn to_local(stored: StoredToken) -> Option<Received> {
+    let expires_at = UNIX_EPOCH + Duration::from_millis(stored.expires_at_ms);
+    let remaining = expires_at.duration_since(SystemTime::now()).ok()?;
+    let lifetime = Duration::from_millis(stored.lifetime_ms).max(remaining);
+    let now = Instant::now();
+    // The instant it was "sent", as the lifecycle counts; a token older than this process
+    // counts from now, with what remains of it as its lifetime.
+    let (sent, lifetime) = match (now + remaining).checked_sub(lifetime) {
+        Some(sent) => (sent, lifetime),
+        None => (now, remaining),
+    };
+    let response = response::stored(stored.access_token, stored.token_type, stored.scope, lifetime).ok()?;
+    Some(Received { response, sent })
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What identifies a token, as a SHA-256 digest: the same for every replica with the same
+/// settings, and never revealing the secret.
+fn key_name(config: &Config) -> String {
+    let mut scopes = config.scopes.clone();
+    scopes.sort();
+    let mut params = config.params.clone();
+    params.sort();
+    let identity = serde_json::json!({
+        "token_url": config.token_url.as_str(),
+        "client_id": config.client_id,
+        "auth_method": format!("{:?}", config.auth_method),
+        "scopes": scopes,
+        "audience": config.audience,
+        "resources": config.resources,
+        "params": params,
+    });
+    let digest = Sha256::digest(identity.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(build: impl FnOnce(crate::ConfigBuilder) -> crate::ConfigBuilder) -> Config {
+        build(Config::builder("https://a.example/token", "client", "hunter2")).build().unwrap()
+    }
+
+    #[test]
+    fn the_key_ignores_scope_order_and_never_holds_the_secret() {
+        let a = key_name(&config(|b| b.scope("read write")));
+        let b = key_name(&config(|b| b.scope("write read")));
+        assert_eq!(a, b);
+        assert_ne!(a, key_name(&config(|b| b.scope("read"))));
+        assert_ne!(a, key_name(&config(|b| b.scope("read write").audience("x"))));
+        assert!(!a.contains("hunter2") && a.len() == 64);
+    }
+}
