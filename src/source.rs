@@ -38,7 +38,10 @@ impl TokenSource {
     }
 
     /// A new token, other than `current` (the one the cache holds now, if any).
-    pub(crate) async fn fetch(&self, current: Option<&HeaderValue>) -> Result<Received, TokenError> {
+    pub(crate) async fn fetch(
+        &self,
+        current: Option<&HeaderValue>,
+    ) -> Result<Received, TokenError> {
         #[cfg(feature = "store")]
         if let Some(shared) = &self.shared {
             return shared.fetch(&self.endpoint, current).await;

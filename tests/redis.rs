@@ -32,7 +32,9 @@ impl RedisServer {
             .args(["--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
-            .expect("redis-server is not installed (.ci/run installs it: apt-get install redis-server)");
+            .expect(
+                "redis-server is not installed (.ci/run installs it: apt-get install redis-server)",
+            );
         let server = Self { port, process };
         for _ in 0..500 {
             if server.ping() {
@@ -87,7 +89,8 @@ fn shared_layer(tokens: &TokenServer, redis: &RedisServer, secret: &str) -> Clie
 }
 
 async fn token_key(connection: &mut redis::aio::MultiplexedConnection) -> String {
-    let keys: Vec<String> = redis::cmd("KEYS").arg("test:token:*").query_async(connection).await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg("test:token:*").query_async(connection).await.unwrap();
     assert_eq!(keys.len(), 1, "{keys:?}");
     keys.into_iter().next().unwrap()
 }
@@ -106,7 +109,13 @@ impl Fleet {
         let replicas = (0..count)
             .map(|_| {
                 Command::new(std::env::current_exe().unwrap())
-                    .args(["--ignored", "--exact", "replica_process", "--nocapture", "--test-threads=1"])
+                    .args([
+                        "--ignored",
+                        "--exact",
+                        "replica_process",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
                     .env("REPLICA_TOKEN_URL", token_url)
                     .env("REPLICA_REDIS_URL", redis_url)
                     .env("REPLICA_BARRIER", &barrier)
@@ -263,13 +272,19 @@ async fn unreadable_values_are_misses_and_values_hold_no_secret_or_token() {
     let tokens = TokenServer::start().await;
     let mut raw = redis.connection().await;
 
-    assert_eq!(shared_layer(&tokens, &redis, CLIENT_SECRET).token().await.unwrap().secret(), "token-1");
+    assert_eq!(
+        shared_layer(&tokens, &redis, CLIENT_SECRET).token().await.unwrap().secret(),
+        "token-1"
+    );
     let key = token_key(&mut raw).await;
     let stored: Vec<u8> = redis::cmd("GET").arg(&key).query_async(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&stored);
     assert!(!text.contains("token-1") && !text.contains(CLIENT_SECRET), "{text}");
     // Another layer with the same settings takes it from Redis.
-    assert_eq!(shared_layer(&tokens, &redis, CLIENT_SECRET).token().await.unwrap().secret(), "token-1");
+    assert_eq!(
+        shared_layer(&tokens, &redis, CLIENT_SECRET).token().await.unwrap().secret(),
+        "token-1"
+    );
     assert_eq!(tokens.count(), 1);
 
     let mut tampered = stored.clone();

@@ -69,7 +69,10 @@ impl SharedTokens {
         let owner = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         // Held until our request ends; if we crash, it expires about when a request would have.
         let lock_ttl = self.request_timeout + Duration::from_secs(1);
-        match self.within_timeout("lock", self.store.try_lock(&self.lock_key, &owner, lock_ttl)).await {
+        match self
+            .within_timeout("lock", self.store.try_lock(&self.lock_key, &owner, lock_ttl))
+            .await
+        {
             Some(true) => {
                 // Look again: a replica may have shared its token between our read and our lock.
                 let received = match self.fresh_in_store(current).await {
@@ -168,7 +171,8 @@ fn to_local(stored: StoredToken) -> Option<Received> {
         Some(sent) => (sent, lifetime),
         None => (now, remaining),
     };
-    let response = response::stored(stored.access_token, stored.token_type, stored.scope, lifetime).ok()?;
+    let response =
+        response::stored(stored.access_token, stored.token_type, stored.scope, lifetime).ok()?;
     Some(Received { response, sent })
 }
 
