@@ -43,7 +43,9 @@
 //!   (exponentially, with jitter, honouring `Retry-After`) and answers with that error at once
 //!   meanwhile, so an outage of the token endpoint never turns into a flood of token requests.
 //!   Errors are a [`TokenError`] inside the service's [`BoxError`]: downcast it to see the
-//!   [kind](TokenError::kind), [class](TokenError::class), HTTP status and RFC 6749 fields.
+//!   [kind](TokenError::kind), [class](TokenError::class), HTTP status and RFC 6749 fields. A
+//!   `401` from the API drops the token it rejected (at most once per `invalidation_interval`),
+//!   and [`RetryUnauthorized`] can resend such a request once with the new token.
 //! - **Secrets stay secret**: the client secret and tokens never appear in `Debug`, errors or
 //!   logs; the header is marked sensitive; token URLs must be `https` (loopback aside); a request
 //!   that already carries `Authorization` is left alone.
@@ -55,12 +57,15 @@
 //!
 //! [`config`](Config) holds the settings and their defaults; the token lifecycle (fresh, stale,
 //! invalid) lives in `token.rs`, the single flight in `cache.rs`, the request and response in
-//! `endpoint.rs` and `response.rs`, the backoff in `backoff.rs`.
+//! `endpoint.rs` and `response.rs`, the backoff in `backoff.rs`. [`Settings`] and
+//! [`Config::from_env`] read the configuration from a file or the environment, and
+//! [`ServiceBuilderExt`] adds `.client_credentials(config)` to `ServiceBuilder`.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod builder_ext;
 mod cache;
 mod config;
 mod endpoint;
@@ -70,10 +75,15 @@ mod layer;
 mod origin;
 mod response;
 mod service;
+mod settings;
+mod source;
 mod stats;
+#[cfg(feature = "store")]
+pub mod store;
 mod token;
 mod unauthorized;
 
+pub use builder_ext::ServiceBuilderExt;
 pub use config::{
     AuthMethod, Config, ConfigBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
     DEFAULT_LIFETIME, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
@@ -82,6 +92,7 @@ pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
 pub use future::ResponseFuture;
 pub use layer::ClientCredentialsLayer;
 pub use service::ClientCredentials;
+pub use settings::Settings;
 pub use stats::Stats;
 pub use token::AccessToken;
 pub use unauthorized::RetryUnauthorized;

@@ -201,9 +201,11 @@ fn form_decode(s: &str) -> String {
 /// or 401 without one or with one it is told to reject.
 pub struct ApiServer {
     pub url: String,
-    seen: Arc<Mutex<Vec<Option<String>>>>,
+    seen: Seen,
 }
 
+/// The `Authorization` header of each request, in order.
+type Seen = Arc<Mutex<Vec<Option<String>>>>;
 type Rejects = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl ApiServer {
@@ -214,7 +216,7 @@ impl ApiServer {
     /// Answers 401 (with `WWW-Authenticate: Bearer error="invalid_token"`) to every
     /// `Authorization` value for which `rejects` is true.
     pub async fn start_rejecting(rejects: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Seen::default();
         let rejects: Rejects = Arc::new(rejects);
         let router = Router::new().fallback(any(api_handler)).with_state((seen.clone(), rejects));
         let addr = serve(router).await;
@@ -228,7 +230,7 @@ impl ApiServer {
 }
 
 async fn api_handler(
-    State((seen, rejects)): State<(Arc<Mutex<Vec<Option<String>>>>, Rejects)>,
+    State((seen, rejects)): State<(Seen, Rejects)>,
     headers: HeaderMap,
 ) -> Response<Body> {
     let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());

@@ -1,0 +1,161 @@
+//! Against an authorization server written by others: node-oidc-provider (npm
+//! `oidc-provider`, OpenID Certified), started on loopback by `tests/interop/oidc_server.mjs`.
+//!
+//! It checks client secrets, and decodes Basic credentials as RFC 6749 §2.3.1 says (form
+//! decoding: `+` is a space, `%XX` a byte), so a secret full of characters that need encoding
+//! shows that both sides agree on the encoding, for `client_secret_basic` and
+//! `client_secret_post` alike.
+//!
+//! Needs Node.js and `npm ci --prefix tests/interop` (`.ci/run` does it). Without them these
+//! tests fail and say so: they never skip silently.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use tower_client_credentials::{
+    AuthMethod, ClientCredentialsLayer, Config, ConfigBuilder, ErrorClass, TokenErrorKind,
+};
+
+/// Every character class that form-encoding changes: `:` (the Basic separator), `/`, `+`
+/// (a space once decoded), `%`, `&`, spaces. RFC 6749 Appendix A allows a secret only printable
+/// ASCII (`VSCHAR`), and this server holds it to that.
+const SECRET: &str = "b4sic:s3cret/with+special%chars & spaces";
+const BASIC_CLIENT: &str = "interop client:basic";
+const POST_CLIENT: &str = "interop-post";
+/// A client using Basic authentication, for the crate with form-encoding turned off.
+const RAW_CLIENT: &str = "interop-raw";
+/// Bounds the wait for the server to start listening.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The running server; killed when dropped, and it also exits by itself when its stdin closes.
+struct OidcServer {
+    child: Child,
+    /// Held open: closing it tells the server to stop.
+    _stdin: ChildStdin,
+    token_url: String,
+}
+
+impl OidcServer {
+    fn start() -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+        let installed = dir.join("node_modules/oidc-provider/package.json");
+        assert!(
+            installed.exists(),
+            "the interop test needs oidc-provider installed: run `npm ci --prefix tests/interop` \
+             (.ci/run does) with Node.js; {} is missing",
+            installed.display()
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("oidc_server.mjs"))
+            .current_dir(&dir)
+            .env("INTEROP_CLIENT_SECRET", SECRET)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("the interop test needs Node.js: cannot run `node` ({e})"));
+        let stdin = child.stdin.take().unwrap();
+        let stderr = collect(child.stderr.take().unwrap());
+
+        // The server prints `ready <issuer>` once it listens; wait for that line, bounded.
+        let (lines, ready) = mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(issuer) = line.strip_prefix("ready ") {
+                    let _ = lines.send(issuer.to_owned());
+                }
+            }
+        });
+        let mut server = Self { child, _stdin: stdin, token_url: String::new() };
+        match ready.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(issuer) => server.token_url = format!("{issuer}/token"),
+            Err(_) => {
+                drop(server); // kills it, which ends its stderr
+                let output = stderr.join().unwrap_or_default();
+                panic!("oidc_server.mjs did not start within {STARTUP_TIMEOUT:?}:\n{output}");
+            }
+        }
+        server
+    }
+
+    fn config(&self, client_id: &str, secret: &str) -> ConfigBuilder {
+        Config::builder(&self.token_url, client_id, secret).scope("api:read")
+    }
+}
+
+impl Drop for OidcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own, so the child never blocks on it.
+fn collect(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+#[tokio::test]
+async fn client_secret_basic_form_encodes_an_id_and_secret_the_server_decodes() {
+    let server = OidcServer::start();
+    let layer = ClientCredentialsLayer::new(server.config(BASIC_CLIENT, SECRET).build().unwrap());
+
+    let token = layer.token().await.expect("oidc-provider accepts the Basic credentials");
+
+    assert_eq!(token.token_type(), "Bearer");
+    assert_eq!(token.scope(), Some("api:read"));
+    assert_eq!(token.lifetime(), Duration::from_secs(600));
+    assert!(!token.secret().is_empty());
+}
+
+#[tokio::test]
+async fn client_secret_post_sends_the_same_secret_in_the_form() {
+    let server = OidcServer::start();
+    let config = server.config(POST_CLIENT, SECRET).auth_method(AuthMethod::ClientSecretPost);
+    let layer = ClientCredentialsLayer::new(config.build().unwrap());
+
+    let token = layer.token().await.expect("oidc-provider accepts the form credentials");
+
+    assert_eq!(token.token_type(), "Bearer");
+    assert_eq!(token.lifetime(), Duration::from_secs(600));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_rejected_as_invalid_client() {
+    let server = OidcServer::start();
+    for (client, method) in
+        [(BASIC_CLIENT, AuthMethod::ClientSecretBasic), (POST_CLIENT, AuthMethod::ClientSecretPost)]
+    {
+        let config = server.config(client, "b4sic:s3cret/with+special%chars &").auth_method(method);
+        let layer = ClientCredentialsLayer::new(config.build().unwrap());
+
+        let error = layer.token().await.expect_err("a wrong secret must be refused");
+
+        assert_eq!(error.kind(), TokenErrorKind::ErrorResponse, "{method:?}: {error}");
+        assert_eq!(error.oauth_error(), Some("invalid_client"), "{method:?}: {error}");
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(401), "{method:?}");
+        assert_eq!(error.class(), ErrorClass::Rejected);
+    }
+}
+
+#[tokio::test]
+async fn without_form_encoding_a_decoding_server_cannot_read_the_secret() {
+    let server = OidcServer::start();
+    let config = server.config(RAW_CLIENT, SECRET).form_encode_basic_credentials(false);
+    let layer = ClientCredentialsLayer::new(config.build().unwrap());
+
+    let error = layer.token().await.expect_err("`%ch` is not valid form-encoding");
+
+    // Why form-encoding is the default: a server that follows RFC 6749 decodes, and `+`, `%`
+    // sent raw mean something else to it.
+    assert_eq!(error.oauth_error(), Some("invalid_request"), "{error}");
+}

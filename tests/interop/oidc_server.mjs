@@ -1,0 +1,50 @@
+// An authorization server for tests/interop.rs: node-oidc-provider (npm `oidc-provider`, an
+// OpenID Certified implementation written independently of this crate), with the client
+// credentials grant on and three clients that share one secret, passed in the environment:
+//
+// - `interop client:basic` authenticates with client_secret_basic (its id needs form-encoding);
+// - `interop-post` with client_secret_post;
+// - `interop-raw` with client_secret_basic, for a client that does not form-encode.
+//
+// It listens on a free port of 127.0.0.1 and prints `ready <issuer>` once it accepts
+// connections; the token endpoint is `<issuer>/token`. It stops when stdin closes, so it never
+// outlives the test that started it.
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const secret = process.env.INTEROP_CLIENT_SECRET;
+if (!secret) {
+  console.error('INTEROP_CLIENT_SECRET is not set');
+  process.exit(2);
+}
+
+const client = (id, method) => ({
+  client_id: id,
+  client_secret: secret,
+  token_endpoint_auth_method: method,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  scope: 'api:read',
+});
+
+const server = http.createServer();
+server.listen(0, '127.0.0.1', () => {
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const provider = new Provider(issuer, {
+    clients: [
+      client('interop client:basic', 'client_secret_basic'),
+      client('interop-post', 'client_secret_post'),
+      client('interop-raw', 'client_secret_basic'),
+    ],
+    features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
+    cookies: { keys: ['interop-test-only'] },
+    scopes: ['api:read'],
+    ttl: { ClientCredentials: 600 },
+  });
+  server.on('request', provider.callback());
+  console.log(`ready ${issuer}`);
+});
+
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
