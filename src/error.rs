@@ -42,6 +42,11 @@ impl ConfigError {
     pub fn field(&self) -> &'static str {
         self.field
     }
+
+    /// What is wrong with it, e.g. `"must not be empty"`.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 impl fmt::Display for ConfigError {

@@ -354,11 +354,7 @@ impl<F: Fn(&str) -> Result<String, VarError>> Variables<'_, F> {
         }) else {
             return error;
         };
-        // `ConfigError` shows as "invalid `field`: reason": keep the reason, add the variable.
-        let shown = error.to_string();
-        let prefix = format!("invalid `{}`: ", error.field());
-        let reason = shown.strip_prefix(&prefix).unwrap_or(&shown);
-        ConfigError::new(error.field(), format!("{} {reason}", self.name(suffix)))
+        ConfigError::new(error.field(), format!("{} {}", self.name(suffix), error.reason()))
     }
 }
 
