@@ -9,8 +9,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::{Host, Url};
 
+use crate::client_auth::{self, Credentials};
+use crate::discovery::Discovered;
 use crate::error::ConfigError;
 use crate::origin::Origin;
+use crate::tls::{self, ClientCertificate};
 
 /// Refresh this long before expiry (capped at half the token's lifetime).
 pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -22,10 +25,16 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most one token is invalidated for a `401` from the API in this long.
 pub const DEFAULT_INVALIDATION_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a client assertion (`private_key_jwt`, `client_secret_jwt`) is valid: it is used
+/// at once, so a leaked one soon expires.
+#[cfg(feature = "jwt")]
+pub const DEFAULT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3).
 ///
-/// Never guessed: servers differ, and a wrong guess costs a rejected request.
+/// Never guessed: servers differ, and a wrong guess costs a rejected request. Without
+/// [`ConfigBuilder::auth_method`], the method is the one the credentials imply, or after
+/// [discovery](crate::ServerMetadata) the first the server lists that they fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum AuthMethod {
@@ -35,6 +44,23 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body (`client_secret_post`).
     ClientSecretPost,
+    /// A JWT signed with the client secret (HMAC SHA-256) in the form body
+    /// (`client_secret_jwt`, OpenID Connect Core §9): the secret itself never travels.
+    /// Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    ClientSecretJwt,
+    /// A JWT signed with the client's private key, a [`ClientKey`](crate::ClientKey), in the
+    /// form body (`private_key_jwt`, RFC 7523 §2.2, OpenID Connect Core §9): the server holds
+    /// only the public key. Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    PrivateKeyJwt,
+    /// Mutual TLS with a certificate from a certificate authority the server trusts, bound to
+    /// the client by its subject (`tls_client_auth`, RFC 8705 §2.1). The form carries
+    /// `client_id` and no secret. Needs a [`ClientCertificate`].
+    TlsClientAuth,
+    /// Mutual TLS with a self-signed certificate registered with the server
+    /// (`self_signed_tls_client_auth`, RFC 8705 §2.2). Sent as [`AuthMethod::TlsClientAuth`].
+    SelfSignedTlsClientAuth,
 }
 
 /// The settings of a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer): built by
@@ -74,6 +100,12 @@ pub struct Config {
     pub(crate) invalidation_interval: Duration,
     pub(crate) allowed_origins: Vec<Origin>,
     pub(crate) http_client: reqwest::Client,
+    #[cfg(feature = "jwt")]
+    pub(crate) client_key: Option<crate::ClientKey>,
+    #[cfg(feature = "jwt")]
+    pub(crate) assertion_audience: Option<String>,
+    #[cfg(feature = "jwt")]
+    pub(crate) assertion_lifetime: Duration,
     #[cfg(feature = "store")]
     pub(crate) store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
     #[cfg(feature = "store")]
@@ -106,12 +138,32 @@ impl Config {
             invalidation_interval: DEFAULT_INVALIDATION_INTERVAL,
             allowed_origins: Vec::new(),
             http_client: None,
+            auth_method_chosen: false,
+            client_certificate: None,
+            tls_root_certificates: Vec::new(),
+            discovered: None,
+            #[cfg(feature = "jwt")]
+            client_key: None,
+            #[cfg(feature = "jwt")]
+            assertion_audience: None,
+            #[cfg(feature = "jwt")]
+            assertion_lifetime: DEFAULT_ASSERTION_LIFETIME,
             #[cfg(feature = "store")]
             store: None,
             #[cfg(feature = "store")]
             store_encryption_key: None,
             allow_plain_http: false,
         }
+    }
+
+    /// Starts a configuration for a client that has no secret: give it a
+    /// [`client_certificate`](ConfigBuilder::client_certificate) for mutual TLS, or (feature
+    /// `jwt`) a `client_key` for `private_key_jwt`. Otherwise as [`Config::builder`].
+    pub fn builder_without_secret(
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> ConfigBuilder {
+        Self::builder(token_url, client_id, String::new())
     }
 
     /// The token endpoint.
@@ -156,6 +208,8 @@ impl fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins);
         #[cfg(feature = "store")]
         debug.field("store", &self.store);
+        #[cfg(feature = "jwt")]
+        debug.field("client_key", &self.client_key);
         debug.finish_non_exhaustive()
     }
 }
@@ -184,6 +238,17 @@ pub struct ConfigBuilder {
     allowed_origins: Vec<String>,
     http_client: Option<reqwest::Client>,
     allow_plain_http: bool,
+    /// Whether `auth_method` was called; if not, `build` settles the method.
+    auth_method_chosen: bool,
+    client_certificate: Option<ClientCertificate>,
+    tls_root_certificates: Vec<Vec<u8>>,
+    discovered: Option<Discovered>,
+    #[cfg(feature = "jwt")]
+    client_key: Option<crate::ClientKey>,
+    #[cfg(feature = "jwt")]
+    assertion_audience: Option<String>,
+    #[cfg(feature = "jwt")]
+    assertion_lifetime: Duration,
     #[cfg(feature = "store")]
     store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
     #[cfg(feature = "store")]
@@ -214,15 +279,21 @@ impl ConfigBuilder {
 
     /// Adds any other form parameter to the token request. Repeatable. The parameters this
     /// crate sets itself (`grant_type`, `client_id`, `client_secret`, `scope`, `audience`,
-    /// `resource`) are refused by [`build`](Self::build): use their own setters.
+    /// `resource`, `client_assertion`, `client_assertion_type`) are refused by
+    /// [`build`](Self::build): use their own setters.
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.params.push((name.into(), value.into()));
         self
     }
 
-    /// How to authenticate the client. Default: [`AuthMethod::ClientSecretBasic`].
+    /// How to authenticate the client. Default: the method the credentials imply:
+    /// [`AuthMethod::ClientSecretBasic`] with a client secret, `PrivateKeyJwt` with a
+    /// `client_key`, [`AuthMethod::TlsClientAuth`] with only a
+    /// [`client_certificate`](Self::client_certificate); after discovery, the first the server
+    /// lists that the credentials fit (see [`ServerMetadata`](crate::ServerMetadata)).
     pub fn auth_method(mut self, method: AuthMethod) -> Self {
         self.auth_method = method;
+        self.auth_method_chosen = true;
         self
     }
 
@@ -298,6 +369,61 @@ impl ConfigBuilder {
         self
     }
 
+    /// The private key that signs client assertions for [`AuthMethod::PrivateKeyJwt`], the
+    /// method it implies when no secret is given. Default: none.
+    #[cfg(feature = "jwt")]
+    pub fn client_key(mut self, key: crate::ClientKey) -> Self {
+        self.client_key = Some(key);
+        self
+    }
+
+    /// The audience (`aud`) of client assertions. Default: the token endpoint URL, as Okta,
+    /// Keycloak and Microsoft Entra ID expect; a server that wants its issuer instead gets
+    /// [`ServerMetadata::issuer`](crate::ServerMetadata::issuer).
+    #[cfg(feature = "jwt")]
+    pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion_audience = Some(audience.into());
+        self
+    }
+
+    /// How long a client assertion is valid (`exp` minus `iat`), in whole seconds, at least
+    /// one. Default: 60 seconds ([`DEFAULT_ASSERTION_LIFETIME`]).
+    #[cfg(feature = "jwt")]
+    pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
+        self.assertion_lifetime = lifetime;
+        self
+    }
+
+    /// Presents this TLS client certificate to the token endpoint (mutual TLS, RFC 8705). With
+    /// no secret or key, it implies [`AuthMethod::TlsClientAuth`]; next to one, the secret or
+    /// key authenticates and the server can bind tokens to the certificate (RFC 8705 §3). After
+    /// discovery, requests go to the server's mTLS alias of the token endpoint, if it has one.
+    /// Default: none.
+    ///
+    /// It goes into the client this crate builds; with [`http_client`](Self::http_client),
+    /// give it to that client instead (`build` refuses both).
+    pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
+        self.client_certificate = Some(certificate);
+        self
+    }
+
+    /// Also trusts this certificate authority (PEM, one certificate or several) for the token
+    /// endpoint, beside the system's roots: for a server whose certificate comes from a
+    /// private CA. Repeatable. Default: the system's roots only.
+    ///
+    /// Like [`client_certificate`](Self::client_certificate), not with
+    /// [`http_client`](Self::http_client).
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_certificates.push(pem.into());
+        self
+    }
+
+    /// What discovery found out about the server.
+    pub(crate) fn discovered(mut self, discovered: Discovered) -> Self {
+        self.discovered = Some(discovered);
+        self
+    }
+
     /// Shares tokens with other replicas through `store` (e.g. [`RedisStore`]), so that a fleet
     /// makes one token request per token lifetime. See [`store`](crate::store) for how.
     /// Default: none; each layer keeps its token in memory only.
@@ -337,12 +463,53 @@ impl ConfigBuilder {
     /// [`danger_allow_plain_http`](Self::danger_allow_plain_http)) or carries user info; an
     /// empty client id or secret; a scope with characters RFC 6749 §3.3 forbids; a resource
     /// that is not an absolute URI; a `param` this crate sets itself; a zero duration where
-    /// one must be positive; an allowed origin that is not a bare `http(s)` origin.
+    /// one must be positive; an allowed origin that is not a bare `http(s)` origin. For the
+    /// client's authentication: an [`auth_method`](Self::auth_method) without its credential
+    /// (`client_secret`, `client_key` or `client_certificate`), no credential at all, a secret
+    /// and a key with no method chosen, no discovered method the credentials fit
+    /// (`auth_method`), a certificate or root with an `http_client` of yours, a
+    /// `store` without `store_encryption_key` for a client without a secret.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let token_url = check_token_url(&self.token_url, self.allow_plain_http)?;
-        check_client_id(&self.client_id, self.auth_method, self.form_encode_basic_credentials)?;
-        if secrecy::ExposeSecret::expose_secret(&self.client_secret).is_empty() {
-            return Err(ConfigError::new("client_secret", "must not be empty"));
+        let mut token_url = check_token_url(&self.token_url, self.allow_plain_http)?;
+        let credentials = Credentials {
+            secret: !secrecy::ExposeSecret::expose_secret(&self.client_secret).is_empty(),
+            #[cfg(feature = "jwt")]
+            key: self.client_key.is_some(),
+            #[cfg(not(feature = "jwt"))]
+            key: false,
+            certificate: self.client_certificate.is_some(),
+            own_http_client: self.http_client.is_some(),
+        };
+        let auth_method = client_auth::choose(
+            self.auth_method_chosen.then_some(self.auth_method),
+            self.discovered.as_ref().map(|d| d.auth_methods.as_slice()),
+            credentials,
+        )?;
+        let mtls_alias = self.discovered.as_ref().and_then(|d| d.mtls_token_endpoint.as_deref());
+        if let Some(alias) = mtls_alias {
+            if auth_method.is_mutual_tls() || credentials.certificate {
+                token_url = check_token_url(alias, self.allow_plain_http)?;
+            }
+        }
+        check_client_id(&self.client_id, auth_method, self.form_encode_basic_credentials)?;
+        #[cfg(feature = "jwt")]
+        {
+            if self.assertion_lifetime < Duration::from_secs(1) {
+                return Err(ConfigError::new("assertion_lifetime", "must be at least one second"));
+            }
+            if self.assertion_audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+                return Err(ConfigError::new("assertion_audience", "must not be empty"));
+            }
+        }
+        #[cfg(feature = "store")]
+        if self.store.is_some() && self.store_encryption_key.is_none() && !credentials.secret {
+            return Err(ConfigError::new(
+                "store_encryption_key",
+                format!(
+                    "is required to use a store with `{auth_method}`: there is no client \
+                     secret to derive the store's key from"
+                ),
+            ));
         }
         for scope in &self.scopes {
             check_scope(scope)?;
@@ -363,8 +530,16 @@ impl ConfigBuilder {
         let allowed_origins =
             self.allowed_origins.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
         let http_client = match self.http_client {
-            Some(client) => client,
-            None => default_http_client()?,
+            Some(client) => {
+                tls::check_own_client(
+                    self.client_certificate.as_ref(),
+                    &self.tls_root_certificates,
+                )?;
+                client
+            }
+            None => {
+                default_http_client(self.client_certificate.as_ref(), &self.tls_root_certificates)?
+            }
         };
         Ok(Config {
             token_url,
@@ -374,7 +549,7 @@ impl ConfigBuilder {
             audience: self.audience,
             resources: self.resources,
             params: self.params,
-            auth_method: self.auth_method,
+            auth_method,
             form_encode_basic_credentials: self.form_encode_basic_credentials,
             refresh_ahead: self.refresh_ahead,
             expiry_margin: self.expiry_margin,
@@ -384,6 +559,12 @@ impl ConfigBuilder {
             invalidation_interval: self.invalidation_interval,
             allowed_origins,
             http_client,
+            #[cfg(feature = "jwt")]
+            client_key: self.client_key,
+            #[cfg(feature = "jwt")]
+            assertion_audience: self.assertion_audience,
+            #[cfg(feature = "jwt")]
+            assertion_lifetime: self.assertion_lifetime,
             #[cfg(feature = "store")]
             store: self.store,
             #[cfg(feature = "store")]
@@ -432,7 +613,7 @@ fn check_token_url(raw: &str, allow_plain_http: bool) -> Result<Url, ConfigError
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -479,8 +660,16 @@ fn check_resource(resource: &str) -> Result<(), ConfigError> {
     }
 }
 
-const RESERVED_PARAMS: [&str; 6] =
-    ["grant_type", "client_id", "client_secret", "scope", "audience", "resource"];
+const RESERVED_PARAMS: [&str; 8] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "audience",
+    "resource",
+    "client_assertion",
+    "client_assertion_type",
+];
 
 fn check_param_name(name: &str) -> Result<(), ConfigError> {
     if name.is_empty() {
@@ -502,14 +691,16 @@ fn check_positive(field: &'static str, value: Option<Duration>) -> Result<(), Co
     }
 }
 
-fn default_http_client() -> Result<reqwest::Client, ConfigError> {
-    reqwest::Client::builder()
+/// This crate's own client: no redirects, a `User-Agent` naming the crate, and the client
+/// certificate and extra roots, if any.
+pub(crate) fn default_http_client(
+    certificate: Option<&ClientCertificate>,
+    roots: &[Vec<u8>],
+) -> Result<reqwest::Client, ConfigError> {
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            ConfigError::new("http_client", format!("could not build the default client ({e})"))
-        })
+        .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")));
+    tls::build_client(builder, certificate, roots)
 }
 
 #[cfg(test)]
@@ -589,6 +780,122 @@ mod tests {
         assert!(!format!("{builder:?}").contains("hunter2"));
         let config = builder.build().unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_client_without_a_secret_needs_the_credential_of_its_method() {
+        let url = "https://a.example/t";
+        let none = Config::builder_without_secret(url, "client");
+        assert_eq!(field_of(none.build()), "client_secret");
+        let tls =
+            Config::builder_without_secret(url, "client").auth_method(AuthMethod::TlsClientAuth);
+        assert_eq!(field_of(tls.build()), "client_certificate");
+        // A client of the user's may present a certificate this crate cannot see.
+        let own = reqwest::Client::new();
+        let tls = Config::builder_without_secret(url, "client")
+            .auth_method(AuthMethod::SelfSignedTlsClientAuth)
+            .http_client(own);
+        assert_eq!(tls.build().unwrap().auth_method(), AuthMethod::SelfSignedTlsClientAuth);
+        #[cfg(feature = "jwt")]
+        {
+            let jwt =
+                Config::builder_without_secret(url, "c").auth_method(AuthMethod::PrivateKeyJwt);
+            assert_eq!(field_of(jwt.build()), "client_key");
+            let jwt =
+                Config::builder_without_secret(url, "c").auth_method(AuthMethod::ClientSecretJwt);
+            assert_eq!(field_of(jwt.build()), "client_secret");
+        }
+    }
+
+    #[test]
+    fn tls_settings_cannot_join_a_client_of_your_own() {
+        let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
+        let certificate = ClientCertificate::from_pem(
+            crate::tls::to_pem("CERTIFICATE", certified.cert.der()),
+            crate::tls::to_pem("PRIVATE KEY", certified.signing_key.serialized_der()),
+        )
+        .unwrap();
+        let url = "https://a.example/t";
+        let with_own = Config::builder_without_secret(url, "client")
+            .client_certificate(certificate.clone())
+            .http_client(reqwest::Client::new());
+        assert_eq!(field_of(with_own.build()), "client_certificate");
+        let config = Config::builder_without_secret(url, "client")
+            .client_certificate(certificate)
+            .tls_root_certificate(crate::tls::to_pem("CERTIFICATE", certified.cert.der()))
+            .build()
+            .unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::TlsClientAuth);
+        let roots = builder(url).tls_root_certificate("x").http_client(reqwest::Client::new());
+        assert_eq!(field_of(roots.build()), "tls_root_certificate");
+    }
+
+    #[test]
+    fn the_assertion_parameters_are_reserved() {
+        let url = "https://a.example/t";
+        assert_eq!(field_of(builder(url).param("client_assertion", "x").build()), "param");
+        assert_eq!(field_of(builder(url).param("client_assertion_type", "x").build()), "param");
+    }
+
+    #[cfg(feature = "jwt")]
+    #[test]
+    fn key_settings_are_checked_and_the_key_is_never_shown() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let pem = crate::tls::to_pem("PRIVATE KEY", key.serialized_der());
+        let key = crate::ClientKey::from_pem(&pem, crate::SigningAlgorithm::Es256).unwrap();
+        let url = "https://a.example/t";
+        let start = || Config::builder_without_secret(url, "client").client_key(key.clone());
+        let short = start().assertion_lifetime(Duration::from_millis(500));
+        assert_eq!(field_of(short.build()), "assertion_lifetime");
+        assert_eq!(field_of(start().assertion_audience(" ").build()), "assertion_audience");
+        let both = Config::builder(url, "client", "secret").client_key(key.clone());
+        assert_eq!(field_of(both.build()), "auth_method");
+        let config = start().build().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+        let debug = format!("{config:?}");
+        assert!(debug.contains("ClientKey"), "{debug}");
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!debug.contains(line), "{debug}");
+        }
+    }
+
+    #[cfg(feature = "store")]
+    #[test]
+    fn a_store_without_a_secret_needs_its_own_encryption_key() {
+        #[derive(Debug)]
+        struct NoStore;
+        impl crate::store::TokenStore for NoStore {
+            fn get<'a>(&'a self, _: &'a str) -> crate::store::StoreFuture<'a, Option<Vec<u8>>> {
+                Box::pin(async { Ok(None) })
+            }
+            fn set<'a>(
+                &'a self,
+                _: &'a str,
+                _: Vec<u8>,
+                _: Duration,
+            ) -> crate::store::StoreFuture<'a, ()> {
+                Box::pin(async { Ok(()) })
+            }
+            fn try_lock<'a>(
+                &'a self,
+                _: &'a str,
+                _: &'a str,
+                _: Duration,
+            ) -> crate::store::StoreFuture<'a, bool> {
+                Box::pin(async { Ok(false) })
+            }
+            fn unlock<'a>(&'a self, _: &'a str, _: &'a str) -> crate::store::StoreFuture<'a, ()> {
+                Box::pin(async { Ok(()) })
+            }
+        }
+        let mtls = || {
+            Config::builder_without_secret("https://a.example/t", "client")
+                .auth_method(AuthMethod::TlsClientAuth)
+                .http_client(reqwest::Client::new())
+                .store(NoStore)
+        };
+        assert_eq!(field_of(mtls().build()), "store_encryption_key");
+        mtls().store_encryption_key([7; 32]).build().unwrap();
     }
 
     proptest::proptest! {

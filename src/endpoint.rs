@@ -1,7 +1,9 @@
 //! The token request (RFC 6749 §4.4.2): one form `POST` to the token endpoint.
 //!
 //! Everything that does not change between requests (the form body, the Basic credentials) is
-//! encoded once, when the layer is built.
+//! encoded once, when the layer is built. With `private_key_jwt` and `client_secret_jwt` the
+//! client assertion is the exception: each request signs a new one (a new `jti` and `iat`,
+//! retries included) and appends it to the encoded form.
 
 use std::time::{Duration, SystemTime};
 
@@ -11,6 +13,8 @@ use http::{HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+#[cfg(feature = "jwt")]
+use crate::assertion::{self, AssertionSigner};
 use crate::config::{AuthMethod, Config};
 use crate::error::{TokenError, TokenErrorKind};
 use crate::response::{self, TokenResponse};
@@ -25,10 +29,14 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 pub(crate) struct TokenEndpoint {
     client: reqwest::Client,
     url: Url,
-    /// The form body; it holds the secret with `client_secret_post`.
+    /// The form body (without the client assertion); it holds the secret with
+    /// `client_secret_post`.
     form: SecretString,
     /// `Basic <credentials>` with `client_secret_basic`, marked sensitive.
     authorization: Option<HeaderValue>,
+    /// Signs a client assertion for each request, with the JWT methods.
+    #[cfg(feature = "jwt")]
+    assertion: Option<AssertionSigner>,
     timeout: Duration,
 }
 
@@ -55,12 +63,27 @@ impl TokenEndpoint {
                 form.append_pair("client_secret", config.client_secret.expose_secret());
                 None
             }
+            // RFC 7521 §4.2 makes `client_id` optional next to an assertion, and some servers
+            // (Microsoft Entra ID) require it. The assertion itself is added per request.
+            #[cfg(feature = "jwt")]
+            AuthMethod::ClientSecretJwt | AuthMethod::PrivateKeyJwt => {
+                form.append_pair("client_id", &config.client_id);
+                form.append_pair("client_assertion_type", assertion::ASSERTION_TYPE);
+                None
+            }
+            // RFC 8705 §2: the TLS handshake authenticates; the body names the client.
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
+                form.append_pair("client_id", &config.client_id);
+                None
+            }
         };
         Self {
             client: config.http_client.clone(),
             url: config.token_url.clone(),
             form: form.finish().into(),
             authorization,
+            #[cfg(feature = "jwt")]
+            assertion: AssertionSigner::new(config),
             timeout: config.request_timeout,
         }
     }
@@ -82,7 +105,7 @@ impl TokenEndpoint {
             .post(self.url.clone())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(self.form.expose_secret().to_owned());
+            .body(self.body()?);
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
@@ -100,6 +123,20 @@ impl TokenEndpoint {
             body.extend_from_slice(&chunk);
         }
         response::parse(status, retry_after, &body)
+    }
+
+    /// The form body of one request: the encoded form, and a new client assertion if the
+    /// method uses one.
+    fn body(&self) -> Result<String, TokenError> {
+        let form = self.form.expose_secret();
+        #[cfg(feature = "jwt")]
+        if let Some(signer) = &self.assertion {
+            let assertion = signer.sign(SystemTime::now())?;
+            let mut form = form_urlencoded::Serializer::for_suffix(form.to_owned(), 0);
+            form.append_pair("client_assertion", assertion.expose_secret());
+            return Ok(form.finish());
+        }
+        Ok(form.to_owned())
     }
 
     fn network_error(&self, error: reqwest::Error) -> TokenError {

@@ -98,6 +98,9 @@ pub enum TokenErrorKind {
     /// The background task fetching the token ended without an answer (it panicked or its
     /// runtime shut down).
     Stopped,
+    /// The client assertion (`private_key_jwt`, `client_secret_jwt`) could not be signed; no
+    /// request was sent.
+    ClientAssertion,
 }
 
 /// A token could not be obtained from the token endpoint.
@@ -194,6 +197,8 @@ impl TokenError {
             },
             MalformedResponse | BodyTooLarge | MissingAccessToken | InvalidAccessToken
             | UnsupportedTokenType | InvalidExpiresIn => ErrorClass::Rejected,
+            // A key that cannot sign will not sign on the next try either.
+            ClientAssertion => ErrorClass::Rejected,
         }
     }
 
@@ -269,6 +274,7 @@ impl fmt::Display for TokenError {
             }
             InvalidExpiresIn => write!(f, "token response has invalid expires_in {detail}")?,
             Stopped => f.write_str("token refresh task stopped without an answer")?,
+            ClientAssertion => write!(f, "could not sign the client assertion: {detail}")?,
         }
         // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping
         // errors in between only repeat the URL.

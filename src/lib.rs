@@ -52,6 +52,9 @@
 //! - **Real servers as they are**: `expires_in` as a string (Apigee Edge, Azure AD v1),
 //!   `token_type` `BearerToken` or any case of `bearer`, Apigee's error format; RFC 6749 §2.3.1
 //!   form-encoding of Basic credentials.
+//! - **Beyond shared secrets**: mutual TLS with a [`ClientCertificate`], signed client
+//!   assertions (`private_key_jwt` with a `ClientKey`, `client_secret_jwt`; feature `jwt`), and
+//!   the token endpoint found from the issuer by [`Config::discover`].
 //!
 //! # Layout
 //!
@@ -64,10 +67,14 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "jwt")]
+mod assertion;
 mod backoff;
 mod builder_ext;
 mod cache;
+mod client_auth;
 mod config;
+mod discovery;
 mod endpoint;
 mod error;
 mod future;
@@ -80,20 +87,27 @@ mod source;
 mod stats;
 #[cfg(feature = "store")]
 pub mod store;
+mod tls;
 mod token;
 mod unauthorized;
 
+#[cfg(feature = "jwt")]
+pub use assertion::{ClientKey, SigningAlgorithm};
 pub use builder_ext::ServiceBuilderExt;
+#[cfg(feature = "jwt")]
+pub use config::DEFAULT_ASSERTION_LIFETIME;
 pub use config::{
     AuthMethod, Config, ConfigBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
     DEFAULT_LIFETIME, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
 };
+pub use discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
 pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
 pub use future::ResponseFuture;
 pub use layer::ClientCredentialsLayer;
 pub use service::ClientCredentials;
 pub use settings::Settings;
 pub use stats::Stats;
+pub use tls::ClientCertificate;
 pub use token::AccessToken;
 pub use unauthorized::RetryUnauthorized;
 

@@ -1,0 +1,400 @@
+//! Client assertions: instead of sending its secret, the client sends a short-lived JWT it
+//! signed (RFC 7523 §2.2, OpenID Connect Core §9), with a private key (`private_key_jwt`) or
+//! with the client secret (`client_secret_jwt`).
+//!
+//! An assertion says who the client is (`iss` = `sub` = client id), whom it is for (`aud`, the
+//! token endpoint unless configured otherwise), and when it was made and stops being valid
+//! (`iat`, `nbf`, `exp`). Each token request gets a new one with a random `jti`, retries
+//! included: servers accept each `jti` once, so an assertion that leaks cannot be replayed,
+//! and a retry must not reuse one.
+//!
+//! Signing uses `jsonwebtoken` on aws-lc-rs, the provider reqwest's rustls already builds.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use crate::config::{AuthMethod, Config};
+use crate::error::{ConfigError, TokenError, TokenErrorKind};
+
+/// The `client_assertion_type` of a JWT (RFC 7523 §2.2).
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How a [`ClientKey`] signs client assertions (the JWS `alg`, RFC 7518 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, with an RSA key of at least 2048 bits: the one every
+    /// server supports.
+    Rs256,
+    /// RSASSA-PSS with SHA-256, with an RSA key of at least 2048 bits: what FAPI profiles and
+    /// Microsoft Entra ID recommend.
+    Ps256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+}
+
+impl SigningAlgorithm {
+    /// The JWS name: `RS256`, `PS256` or `ES256`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Rs256 => "RS256",
+            SigningAlgorithm::Ps256 => "PS256",
+            SigningAlgorithm::Es256 => "ES256",
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            SigningAlgorithm::Rs256 => Algorithm::RS256,
+            SigningAlgorithm::Ps256 => Algorithm::PS256,
+            SigningAlgorithm::Es256 => Algorithm::ES256,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The private key that signs client assertions for `private_key_jwt`, with the algorithm it
+/// signs with and what names it in the JWT header.
+///
+/// `Debug` never shows the key. Give it to
+/// [`ConfigBuilder::client_key`](crate::ConfigBuilder::client_key).
+///
+/// ```no_run
+/// use tower_client_credentials::{ClientKey, Config, SigningAlgorithm};
+///
+/// let key = ClientKey::from_pem(std::fs::read("client-key.pem")?, SigningAlgorithm::Rs256)?
+///     .with_key_id("2024-06"); // the `kid` of the public key the server knows
+/// let config = Config::builder_without_secret("https://idp.example.com/token", "my-client")
+///     .client_key(key) // implies `private_key_jwt`
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientKey {
+    key: EncodingKey,
+    algorithm: SigningAlgorithm,
+    key_id: Option<String>,
+    /// `x5t` and `x5t#S256`: the SHA-1 and SHA-256 thumbprints of the key's certificate.
+    thumbprints: Option<(String, String)>,
+}
+
+impl ClientKey {
+    /// A private key in PEM, to sign with `algorithm`: an RSA key (PKCS #1
+    /// `BEGIN RSA PRIVATE KEY` or PKCS #8 `BEGIN PRIVATE KEY`) for [`SigningAlgorithm::Rs256`]
+    /// and [`SigningAlgorithm::Ps256`]; a P-256 key in PKCS #8 for [`SigningAlgorithm::Es256`]
+    /// (convert a SEC 1 `BEGIN EC PRIVATE KEY` with `openssl pkcs8 -topk8 -nocrypt`).
+    ///
+    /// The key signs once here, so that a key that cannot sign fails now rather than at the
+    /// first token request.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for `client_key` when the PEM holds no such key, or the key cannot
+    /// sign with `algorithm` (an RSA key under 2048 bits, an EC key on another curve).
+    pub fn from_pem(
+        pem: impl AsRef<[u8]>,
+        algorithm: SigningAlgorithm,
+    ) -> Result<Self, ConfigError> {
+        let pem = pem.as_ref();
+        let key = match algorithm {
+            SigningAlgorithm::Rs256 | SigningAlgorithm::Ps256 => EncodingKey::from_rsa_pem(pem)
+                .map_err(|_| {
+                    ConfigError::new(
+                        "client_key",
+                        "is not a PEM RSA private key (PKCS #1 or PKCS #8, unencrypted)",
+                    )
+                })?,
+            SigningAlgorithm::Es256 => EncodingKey::from_ec_pem(pem).map_err(|_| {
+                ConfigError::new(
+                    "client_key",
+                    "is not a PEM EC private key in PKCS #8 (`BEGIN PRIVATE KEY`, unencrypted)",
+                )
+            })?,
+        };
+        jsonwebtoken::crypto::sign(b"probe", &key, algorithm.jwt()).map_err(|e| {
+            ConfigError::new("client_key", format!("cannot sign {algorithm} ({e})"))
+        })?;
+        Ok(Self { key, algorithm, key_id: None, thumbprints: None })
+    }
+
+    /// Names the key in the JWT header (`kid`), for a server that holds several keys of the
+    /// client (a JWKS) and picks by `kid`: Okta and Keycloak do. Default: no `kid`.
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
+    }
+
+    /// Names the key by its X.509 certificate in the JWT header: `x5t#S256` and `x5t`, the
+    /// base64url SHA-256 and SHA-1 thumbprints of the certificate's DER, as Microsoft Entra ID
+    /// requires for certificate credentials. The first certificate of the PEM is taken; that it
+    /// holds this key's public key is not checked. Default: no thumbprint.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for `client_key` when the PEM holds no certificate.
+    pub fn with_certificate(
+        mut self,
+        certificate_pem: impl AsRef<[u8]>,
+    ) -> Result<Self, ConfigError> {
+        let der = first_certificate(certificate_pem.as_ref()).ok_or_else(|| {
+            ConfigError::new("client_key", "the certificate PEM holds no `CERTIFICATE`")
+        })?;
+        let digest = |algorithm| URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(algorithm, &der));
+        self.thumbprints = Some((
+            digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY),
+            digest(&aws_lc_rs::digest::SHA256),
+        ));
+        Ok(self)
+    }
+
+    /// The algorithm the key signs with.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The `kid` sent in the JWT header, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    fn header(&self) -> Header {
+        let mut header = Header::new(self.algorithm.jwt());
+        header.kid.clone_from(&self.key_id);
+        if let Some((sha1, sha256)) = &self.thumbprints {
+            header.x5t = Some(sha1.clone());
+            header.x5t_s256 = Some(sha256.clone());
+        }
+        header
+    }
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("algorithm", &self.algorithm)
+            .field("key_id", &self.key_id)
+            .field("x5t#S256", &self.thumbprints.as_ref().map(|(_, sha256)| sha256))
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The DER of the first `CERTIFICATE` in a PEM text.
+fn first_certificate(pem: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let (_, rest) = text.split_once("-----BEGIN CERTIFICATE-----")?;
+    let (body, _) = rest.split_once("-----END CERTIFICATE-----")?;
+    let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD.decode(body).ok()
+}
+
+/// The claims of a client assertion (RFC 7523 §3).
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    jti: String,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+}
+
+/// Makes the client assertions of one token endpoint.
+pub(crate) struct AssertionSigner {
+    key: EncodingKey,
+    header: Header,
+    client_id: String,
+    audience: String,
+    lifetime_secs: u64,
+}
+
+impl AssertionSigner {
+    /// The signer for `config`'s method, or `None` for a method without assertions.
+    pub(crate) fn new(config: &Config) -> Option<Self> {
+        let (key, header) = match config.auth_method {
+            AuthMethod::PrivateKeyJwt => {
+                let key = config.client_key.as_ref().expect("`build` requires a client key");
+                (key.key.clone(), key.header())
+            }
+            AuthMethod::ClientSecretJwt => (
+                EncodingKey::from_secret(config.client_secret.expose_secret().as_bytes()),
+                Header::new(Algorithm::HS256),
+            ),
+            _ => return None,
+        };
+        let audience = config.assertion_audience.as_deref().unwrap_or(config.token_url.as_str());
+        Some(Self {
+            key,
+            header,
+            client_id: config.client_id.clone(),
+            audience: audience.to_owned(),
+            // Whole seconds, rounded up: `build` refuses lifetimes under a second.
+            lifetime_secs: config.assertion_lifetime.as_secs_f64().ceil() as u64,
+        })
+    }
+
+    /// A new assertion, made at `now`, with a `jti` never used before.
+    pub(crate) fn sign(&self, now: SystemTime) -> Result<SecretString, TokenError> {
+        let failed =
+            |detail: String| TokenError::with_detail(TokenErrorKind::ClientAssertion, detail);
+        let iat = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+        let claims = Claims {
+            iss: &self.client_id,
+            sub: &self.client_id,
+            aud: &self.audience,
+            jti: random_id().map_err(|()| failed("no randomness for the `jti`".to_owned()))?,
+            iat,
+            nbf: iat,
+            exp: iat.saturating_add(self.lifetime_secs),
+        };
+        jsonwebtoken::encode(&self.header, &claims, &self.key)
+            .map(SecretString::from)
+            .map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// 128 random bits, base64url: unique among all the assertions any client ever makes.
+fn random_id() -> Result<String, ()> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ())?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::tls::to_pem;
+
+    fn rsa_pem() -> String {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        to_pem("PRIVATE KEY", key.serialized_der())
+    }
+
+    fn ec_pem(algorithm: &'static rcgen::SignatureAlgorithm) -> String {
+        let key = rcgen::KeyPair::generate_for(algorithm).unwrap();
+        to_pem("PRIVATE KEY", key.serialized_der())
+    }
+
+    fn payload(jwt: &str) -> serde_json::Value {
+        let part = jwt.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    fn header(jwt: &str) -> serde_json::Value {
+        let part = jwt.split('.').next().unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    fn signer(key: ClientKey) -> AssertionSigner {
+        let config = Config::builder_without_secret("https://idp.example/token", "my-client")
+            .client_key(key)
+            .build()
+            .unwrap();
+        AssertionSigner::new(&config).unwrap()
+    }
+
+    #[test]
+    fn an_assertion_names_the_client_the_endpoint_and_a_short_validity() {
+        let key =
+            ClientKey::from_pem(ec_pem(&rcgen::PKCS_ECDSA_P256_SHA256), SigningAlgorithm::Es256)
+                .unwrap()
+                .with_key_id("k1");
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let jwt = signer(key).sign(now).unwrap();
+        let claims = payload(jwt.expose_secret());
+        assert_eq!(claims["iss"], "my-client");
+        assert_eq!(claims["sub"], "my-client");
+        assert_eq!(claims["aud"], "https://idp.example/token");
+        assert_eq!(claims["iat"], 1_700_000_000);
+        assert_eq!(claims["nbf"], 1_700_000_000);
+        assert_eq!(claims["exp"], 1_700_000_060);
+        let header = header(jwt.expose_secret());
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["kid"], "k1");
+    }
+
+    #[test]
+    fn every_assertion_gets_its_own_jti() {
+        let key = ClientKey::from_pem(rsa_pem(), SigningAlgorithm::Ps256).unwrap();
+        let signer = signer(key);
+        let now = SystemTime::now();
+        let jtis: std::collections::HashSet<String> = (0..20)
+            .map(|_| payload(signer.sign(now).unwrap().expose_secret())["jti"].to_string())
+            .collect();
+        assert_eq!(jtis.len(), 20);
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let pem = rsa_pem();
+        let key = ClientKey::from_pem(&pem, SigningAlgorithm::Rs256).unwrap().with_key_id("k1");
+        let debug = format!("{key:?}");
+        assert!(debug.contains("[redacted]") && debug.contains("Rs256"), "{debug}");
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!debug.contains(line), "{debug}");
+        }
+    }
+
+    #[test]
+    fn keys_that_cannot_sign_are_refused_when_loaded() {
+        let not_a_key = ClientKey::from_pem("hello", SigningAlgorithm::Rs256).unwrap_err();
+        assert_eq!(not_a_key.field(), "client_key");
+        let ec_for_rsa =
+            ClientKey::from_pem(ec_pem(&rcgen::PKCS_ECDSA_P256_SHA256), SigningAlgorithm::Rs256);
+        assert_eq!(ec_for_rsa.unwrap_err().field(), "client_key");
+        let p384_for_es256 =
+            ClientKey::from_pem(ec_pem(&rcgen::PKCS_ECDSA_P384_SHA384), SigningAlgorithm::Es256);
+        let error = p384_for_es256.unwrap_err();
+        assert!(error.to_string().contains("cannot sign ES256"), "{error}");
+    }
+
+    #[test]
+    fn a_certificate_puts_its_thumbprints_in_the_header() {
+        let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
+        let key = ClientKey::from_pem(
+            to_pem("PRIVATE KEY", certified.signing_key.serialized_der()),
+            SigningAlgorithm::Es256,
+        )
+        .unwrap()
+        .with_certificate(to_pem("CERTIFICATE", certified.cert.der()))
+        .unwrap();
+        let jwt = signer(key).sign(SystemTime::now()).unwrap();
+        let header = header(jwt.expose_secret());
+        let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certified.cert.der());
+        assert_eq!(header["x5t#S256"], URL_SAFE_NO_PAD.encode(sha256));
+        assert_eq!(header["x5t"].as_str().unwrap().len(), 27, "a SHA-1 digest, base64url");
+        let error = ClientKey::from_pem(rsa_pem(), SigningAlgorithm::Rs256)
+            .unwrap()
+            .with_certificate("no certificate here")
+            .unwrap_err();
+        assert_eq!(error.field(), "client_key");
+    }
+
+    #[test]
+    fn client_secret_jwt_signs_with_the_secret() {
+        let config = Config::builder("https://idp.example/token", "my-client", "s3cret")
+            .auth_method(AuthMethod::ClientSecretJwt)
+            .assertion_audience("https://idp.example")
+            .build()
+            .unwrap();
+        let jwt = AssertionSigner::new(&config).unwrap().sign(SystemTime::now()).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+        validation.set_audience(&["https://idp.example"]);
+        let key = jsonwebtoken::DecodingKey::from_secret(b"s3cret");
+        jsonwebtoken::decode::<serde_json::Value>(jwt.expose_secret(), &key, &validation).unwrap();
+    }
+}

@@ -1,0 +1,280 @@
+//! How the client proves who it is to the token endpoint: what each [`AuthMethod`] needs, and
+//! which method a configuration ends up with.
+//!
+//! [`ConfigBuilder::build`](crate::ConfigBuilder::build) settles the method in this order:
+//!
+//! 1. the one given to [`auth_method`](crate::ConfigBuilder::auth_method), if any; the
+//!    credentials it needs must be there;
+//! 2. with a configuration from [discovery](crate::ServerMetadata), the first method of
+//!    `AuthMethod::PREFERENCE` that the server lists and the credentials allow;
+//! 3. otherwise the one the credentials imply: a client secret means `client_secret_basic`
+//!    (the method every server supports), a [`ClientKey`](crate::ClientKey) means
+//!    `private_key_jwt`, a [`ClientCertificate`](crate::ClientCertificate) alone means
+//!    `tls_client_auth`. A secret and a key together are ambiguous, and refused.
+//!
+//! Nothing is tried and retried against the server: a wrong guess would cost a rejected token
+//! request and back-off.
+
+use std::fmt;
+
+use crate::config::AuthMethod;
+use crate::error::ConfigError;
+
+impl AuthMethod {
+    /// The methods this build supports, in the order discovery picks them from those a server
+    /// lists: keys and certificates before secrets, and of the secrets, `client_secret_basic`
+    /// (which every server supports) first. `client_secret_jwt` comes last because servers
+    /// commonly require a longer secret for it than for the others.
+    pub(crate) const PREFERENCE: &'static [AuthMethod] = &[
+        #[cfg(feature = "jwt")]
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        #[cfg(feature = "jwt")]
+        AuthMethod::ClientSecretJwt,
+    ];
+
+    /// The method's registered name (IANA "OAuth Token Endpoint Authentication Methods"), as
+    /// servers list it in `token_endpoint_auth_methods_supported`: `client_secret_basic`,
+    /// `private_key_jwt`, `tls_client_auth`, ...
+    ///
+    /// ```
+    /// # use tower_client_credentials::AuthMethod;
+    /// assert_eq!(AuthMethod::ClientSecretPost.as_str(), "client_secret_post");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            #[cfg(feature = "jwt")]
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            #[cfg(feature = "jwt")]
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// The credential the method authenticates with.
+    pub(crate) fn credential(self) -> Credential {
+        match self {
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => Credential::Secret,
+            #[cfg(feature = "jwt")]
+            AuthMethod::ClientSecretJwt => Credential::Secret,
+            #[cfg(feature = "jwt")]
+            AuthMethod::PrivateKeyJwt => Credential::Key,
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
+                Credential::Certificate
+            }
+        }
+    }
+
+    /// Whether the client authenticates with its TLS client certificate (RFC 8705 §2).
+    pub(crate) fn is_mutual_tls(self) -> bool {
+        self.credential() == Credential::Certificate
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a method authenticates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// The client secret, sent (Basic, form) or used to sign (`client_secret_jwt`).
+    Secret,
+    /// A private key that signs client assertions.
+    #[cfg(feature = "jwt")]
+    Key,
+    /// A TLS client certificate.
+    Certificate,
+}
+
+/// The credentials a builder was given.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Credentials {
+    /// A non-empty client secret.
+    pub(crate) secret: bool,
+    /// A [`ClientKey`](crate::ClientKey).
+    pub(crate) key: bool,
+    /// A [`ClientCertificate`](crate::ClientCertificate).
+    pub(crate) certificate: bool,
+    /// An `http_client` of the user's, which may present a certificate we cannot see.
+    pub(crate) own_http_client: bool,
+}
+
+impl Credentials {
+    fn allow(self, method: AuthMethod) -> bool {
+        match method.credential() {
+            Credential::Secret => self.secret,
+            #[cfg(feature = "jwt")]
+            Credential::Key => self.key,
+            Credential::Certificate => self.certificate,
+        }
+    }
+
+    fn describe(self) -> String {
+        let given: Vec<&str> = [
+            (self.secret, "a client secret"),
+            (self.key, "a client key"),
+            (self.certificate, "a client certificate"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect();
+        if given.is_empty() {
+            "none".to_owned()
+        } else {
+            given.join(", ")
+        }
+    }
+}
+
+/// The method a configuration uses (see the module docs for the order).
+///
+/// `server_lists` is the server's `token_endpoint_auth_methods_supported`, when the
+/// configuration came from discovery.
+pub(crate) fn choose(
+    chosen: Option<AuthMethod>,
+    server_lists: Option<&[String]>,
+    credentials: Credentials,
+) -> Result<AuthMethod, ConfigError> {
+    if let Some(method) = chosen {
+        return check_fits(method, credentials).map(|()| method);
+    }
+    if let Some(listed) = server_lists {
+        return AuthMethod::PREFERENCE
+            .iter()
+            .copied()
+            .find(|m| listed.iter().any(|l| l == m.as_str()) && credentials.allow(*m))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "auth_method",
+                    format!(
+                        "the server accepts {}, and none of them fits the credentials given \
+                         ({}); give other credentials, or choose with `auth_method`",
+                        if listed.is_empty() { "no method".to_owned() } else { listed.join(", ") },
+                        credentials.describe()
+                    ),
+                )
+            });
+    }
+    match (credentials.secret, credentials.key, credentials.certificate) {
+        (true, false, _) => Ok(AuthMethod::ClientSecretBasic),
+        #[cfg(feature = "jwt")]
+        (false, true, _) => Ok(AuthMethod::PrivateKeyJwt),
+        (false, false, true) => Ok(AuthMethod::TlsClientAuth),
+        (true, true, _) => Err(ConfigError::new(
+            "auth_method",
+            "both a client secret and a client key are given; choose how to authenticate with \
+             `auth_method`",
+        )),
+        _ => Err(ConfigError::new(
+            "client_secret",
+            "must not be empty (a client without a secret needs a `client_key` or a \
+             `client_certificate`)",
+        )),
+    }
+}
+
+fn check_fits(method: AuthMethod, credentials: Credentials) -> Result<(), ConfigError> {
+    match method.credential() {
+        Credential::Secret if !credentials.secret => Err(ConfigError::new(
+            "client_secret",
+            format!("must not be empty: `{method}` authenticates with the client secret"),
+        )),
+        #[cfg(feature = "jwt")]
+        Credential::Key if !credentials.key => Err(ConfigError::new(
+            "client_key",
+            format!("is required by `{method}`: give one with `client_key`"),
+        )),
+        Credential::Certificate if !credentials.certificate && !credentials.own_http_client => {
+            Err(ConfigError::new(
+                "client_certificate",
+                format!(
+                    "is required by `{method}`: give one with `client_certificate`, or an \
+                     `http_client` that presents one"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: Credentials =
+        Credentials { secret: true, key: false, certificate: false, own_http_client: false };
+    const CERTIFICATE: Credentials =
+        Credentials { secret: false, key: false, certificate: true, own_http_client: false };
+
+    fn listed(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn registered_names_round_trip_through_the_preference_list() {
+        for method in AuthMethod::PREFERENCE {
+            assert_eq!(method.to_string(), method.as_str());
+        }
+        assert_eq!(AuthMethod::SelfSignedTlsClientAuth.as_str(), "self_signed_tls_client_auth");
+    }
+
+    #[test]
+    fn credentials_alone_imply_the_method() {
+        assert_eq!(choose(None, None, SECRET), Ok(AuthMethod::ClientSecretBasic));
+        assert_eq!(choose(None, None, CERTIFICATE), Ok(AuthMethod::TlsClientAuth));
+        // A certificate next to a secret binds tokens to it; the secret authenticates.
+        let both = Credentials { certificate: true, ..SECRET };
+        assert_eq!(choose(None, None, both), Ok(AuthMethod::ClientSecretBasic));
+        let none = Credentials::default();
+        assert_eq!(choose(None, None, none).unwrap_err().field(), "client_secret");
+    }
+
+    #[test]
+    fn a_chosen_method_needs_its_credential() {
+        let error = choose(Some(AuthMethod::TlsClientAuth), None, SECRET).unwrap_err();
+        assert_eq!(error.field(), "client_certificate");
+        let own_client = Credentials { own_http_client: true, ..SECRET };
+        assert_eq!(
+            choose(Some(AuthMethod::TlsClientAuth), None, own_client),
+            Ok(AuthMethod::TlsClientAuth)
+        );
+        let error = choose(Some(AuthMethod::ClientSecretPost), None, CERTIFICATE).unwrap_err();
+        assert_eq!(error.field(), "client_secret");
+    }
+
+    #[test]
+    fn a_chosen_method_wins_over_the_server_list() {
+        let server = listed(&["client_secret_post"]);
+        let method = choose(Some(AuthMethod::ClientSecretBasic), Some(&server), SECRET);
+        assert_eq!(method, Ok(AuthMethod::ClientSecretBasic));
+    }
+
+    #[test]
+    fn discovery_picks_the_strongest_listed_method_the_credentials_allow() {
+        let server = listed(&["client_secret_post", "tls_client_auth", "client_secret_basic"]);
+        assert_eq!(choose(None, Some(&server), SECRET), Ok(AuthMethod::ClientSecretBasic));
+        let both = Credentials { certificate: true, ..SECRET };
+        assert_eq!(choose(None, Some(&server), both), Ok(AuthMethod::TlsClientAuth));
+        let post_only = listed(&["client_secret_post"]);
+        assert_eq!(choose(None, Some(&post_only), SECRET), Ok(AuthMethod::ClientSecretPost));
+    }
+
+    #[test]
+    fn discovery_without_a_fitting_method_says_what_the_server_accepts() {
+        let server = listed(&["private_key_jwt", "tls_client_auth"]);
+        let error = choose(None, Some(&server), SECRET).unwrap_err();
+        assert_eq!(error.field(), "auth_method");
+        let message = error.to_string();
+        assert!(message.contains("private_key_jwt, tls_client_auth"), "{message}");
+        assert!(message.contains("a client secret"), "{message}");
+    }
+}
