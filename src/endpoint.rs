@@ -154,10 +154,15 @@ impl TokenEndpoint {
 
 /// `Basic base64(id:secret)`, with id and secret form-encoded first unless configured not to
 /// be (RFC 6749 §2.3.1; a server that decodes sees the original bytes).
+///
+/// A space is encoded as `%20` rather than form-encoding's `+`: a form decoder reads both as a
+/// space, but many servers decode these credentials with a plain percent-decoder (authlib's
+/// `unquote`, for one), which would read `+` as itself.
 fn basic_credentials(config: &Config) -> HeaderValue {
     let encode = |s: &str| {
         if config.form_encode_basic_credentials {
-            form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+            // `byte_serialize` writes a `+` itself as `%2B`: every `+` left is a space.
+            form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
         } else {
             s.to_owned()
         }
@@ -215,7 +220,10 @@ mod tests {
         assert!(header.is_sensitive());
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
-        assert_eq!(String::from_utf8(decoded).unwrap(), "my+client:p%40ss%3Aw%2Frd%2B+%C3%A9");
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            "my%20client:p%40ss%3Aw%2Frd%2B%20%C3%A9"
+        );
     }
 
     #[test]
