@@ -16,12 +16,7 @@ use tower_client_credentials::{
 };
 
 fn layer_for(tokens: &TokenServer) -> ClientCredentialsLayer {
-    let config = tokens
-        .config()
-        .refresh_ahead(Duration::from_secs(20))
-        .expiry_margin(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let config = tokens.windowed_config().build().unwrap();
     ClientCredentialsLayer::new(config)
 }
 

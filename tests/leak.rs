@@ -59,12 +59,7 @@ async fn neither_the_secret_nor_a_token_reaches_logs_or_errors() {
     })
     .await;
     let api = ApiServer::start_rejecting(|auth| auth.contains(TOKEN_TWO)).await;
-    let config = tokens
-        .config()
-        .refresh_ahead(Duration::from_secs(20))
-        .expiry_margin(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let config = tokens.windowed_config().build().unwrap();
     let layer = ClientCredentialsLayer::new(config);
     let service = api_client(&layer);
     let mut errors: Vec<tower_client_credentials::BoxError> = Vec::new();

@@ -23,12 +23,7 @@ struct Setup {
 async fn setup() -> Setup {
     let tokens = TokenServer::start_with(|n| Reply::token(n, 100)).await;
     let api = ApiServer::start().await;
-    let config = tokens
-        .config()
-        .refresh_ahead(Duration::from_secs(20))
-        .expiry_margin(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let config = tokens.windowed_config().build().unwrap();
     let layer = ClientCredentialsLayer::new(config);
     let service = api_client(&layer);
     Setup { tokens, api, layer, service }
