@@ -220,10 +220,7 @@ mod tests {
         assert!(header.is_sensitive());
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
-        assert_eq!(
-            String::from_utf8(decoded).unwrap(),
-            "my%20client:p%40ss%3Aw%2Frd%2B%20%C3%A9"
-        );
+        assert_eq!(String::from_utf8(decoded).unwrap(), "my%20client:p%40ss%3Aw%2Frd%2B%20%C3%A9");
     }
 
     #[test]
