@@ -59,16 +59,8 @@ const ROUNDS: usize = 3;
 const GOAL: Duration = Duration::from_millis(5);
 const STATIC_TOKEN: &str = "static-token-that-never-expires";
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    runtime.block_on(rollovers());
-}
-
-async fn rollovers() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let tokens = Arc::new(TokenServer::start(TOKEN_LATENCY, TOKEN_LIFETIME).await);
     tokens.trust(STATIC_TOKEN, Instant::now() + Duration::from_secs(3600));
     let api = serve(Router::new().route("/things", get(protected)).with_state(tokens.clone()));

@@ -26,16 +26,8 @@ const REQUESTS: usize = 10_000;
 const TOKEN_LATENCY: Duration = Duration::from_millis(50);
 const RUNS: usize = 15;
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    runtime.block_on(stampedes());
-}
-
-async fn stampedes() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let server = TokenServer::start(TOKEN_LATENCY, Duration::from_secs(3600)).await;
     let mut elapsed = Vec::with_capacity(RUNS);
     let mut spawned = Vec::with_capacity(RUNS);
