@@ -10,6 +10,8 @@
 //! to the cache, and dropping the cache aborts it: when the last layer and service are gone,
 //! nothing keeps running.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -32,6 +34,8 @@ use crate::token::{AccessToken, Freshness, LifetimePolicy};
 pub(crate) type Outcome = Result<Arc<AccessToken>, TokenError>;
 
 pub(crate) struct TokenCache {
+    /// Its key in [`LIVE_CACHES`].
+    id: u64,
     current: ArcSwapOption<AccessToken>,
     refresh: Mutex<Refresh>,
     source: Arc<TokenSource>,
@@ -53,9 +57,22 @@ struct Refresh {
 }
 
 /// The token a request was sent with, to invalidate if the API rejects it.
+///
+/// Plain numbers, not an `Arc<TokenCache>`: cloning an `Arc` on every request would write its
+/// reference count, a cache line that every core sending requests would then take turns at.
+/// The rare `401` finds the cache in [`LIVE_CACHES`] instead.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct SentToken {
-    cache: Arc<TokenCache>,
+    cache: u64,
     generation: u64,
+}
+
+/// Every cache alive, by id.
+static LIVE_CACHES: Mutex<BTreeMap<u64, Weak<TokenCache>>> = Mutex::new(BTreeMap::new());
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
+
+fn live_caches() -> MutexGuard<'static, BTreeMap<u64, Weak<TokenCache>>> {
+    LIVE_CACHES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SentToken {
@@ -63,7 +80,10 @@ impl SentToken {
     /// was dropped within `invalidation_interval`. Returns whether it was dropped, i.e. whether
     /// the next request will carry a different token.
     pub(crate) fn rejected(self) -> bool {
-        self.cache.invalidate(self.generation, Instant::now())
+        // The registry's lock is released before the cache could be dropped (its `Drop`
+        // takes that lock too).
+        let cache = live_caches().get(&self.cache).and_then(Weak::upgrade);
+        cache.is_some_and(|cache| cache.invalidate(self.generation, Instant::now()))
     }
 }
 
@@ -83,7 +103,8 @@ enum Next {
 
 impl TokenCache {
     pub(crate) fn new(config: &Config) -> Arc<Self> {
-        Arc::new(Self {
+        let cache = Arc::new(Self {
+            id: NEXT_CACHE_ID.fetch_add(1, Relaxed),
             current: ArcSwapOption::empty(),
             refresh: Mutex::default(),
             source: Arc::new(TokenSource::new(config)),
@@ -92,7 +113,9 @@ impl TokenCache {
             allowed_origins: config.allowed_origins.clone(),
             invalidation_interval: config.invalidation_interval,
             counters: Counters::default(),
-        })
+        });
+        live_caches().insert(cache.id, Arc::downgrade(&cache));
+        cache
     }
 
     pub(crate) fn token_url(&self) -> &str {
@@ -118,12 +141,12 @@ impl TokenCache {
     ///
     /// [`get`]: Self::get
     pub(crate) fn header(self: &Arc<Self>, now: Instant) -> Option<(HeaderValue, SentToken)> {
-        self.with_usable(now, |token| (token.header_value().clone(), self.sent(token)))
+        self.with_usable(now, |token| (token.header_for_this_thread().clone(), self.sent(token)))
     }
 
     /// A record that `token` is going out on a request.
-    pub(crate) fn sent(self: &Arc<Self>, token: &AccessToken) -> SentToken {
-        SentToken { cache: Arc::clone(self), generation: token.generation }
+    pub(crate) fn sent(&self, token: &AccessToken) -> SentToken {
+        SentToken { cache: self.id, generation: token.generation }
     }
 
     /// A usable token: the current one, or the outcome of the request in flight (started if
@@ -306,6 +329,7 @@ async fn fetch(
 
 impl Drop for TokenCache {
     fn drop(&mut self) {
+        live_caches().remove(&self.id);
         let refresh = self.refresh.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(flight) = refresh.in_flight.take() {
             flight.task.abort();
@@ -353,5 +377,17 @@ mod tests {
         assert!(!cache.sent(&second).rejected());
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(cache.sent(&second).rejected());
+    }
+
+    #[tokio::test]
+    async fn a_401_after_the_cache_is_gone_does_nothing_and_the_cache_leaves_no_entry() {
+        let cache = cache();
+        let token = receive(&cache, "first");
+        let sent = cache.sent(&token);
+        let id = cache.id;
+        assert!(live_caches().contains_key(&id));
+        drop(cache);
+        assert!(!live_caches().contains_key(&id));
+        assert!(!sent.rejected());
     }
 }

@@ -85,7 +85,9 @@ where
                     let Some(mut request) = request.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    request.headers_mut().insert(AUTHORIZATION, token.header_value().clone());
+                    request
+                        .headers_mut()
+                        .insert(AUTHORIZATION, token.header_for_this_thread().clone());
                     let sent = Some(cache.sent(&token));
                     let future = inner.call(request);
                     this.state.set(State::Calling { future, sent });

@@ -3,7 +3,13 @@
 mod common;
 
 use common::{api_client, get_with, ApiServer, Reply, TokenServer, CLIENT_SECRET};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use http::header::AUTHORIZATION;
+use http::HeaderValue;
 use http_body_util::Empty;
+use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_client_credentials::{ClientCredentialsLayer, Config};
 
 const TOKEN: &str = "super-secret-token-value";
@@ -65,6 +71,38 @@ async fn a_request_with_its_own_authorization_is_left_alone() {
     let (status, auth) = get_with(&api_client(&layer), request).await.unwrap();
     assert_eq!((status, auth.as_str()), (200, "Basic dXNlcjpwYXNz"));
     assert_eq!(tokens.count(), 0, "no token was needed");
+}
+
+#[tokio::test]
+async fn with_a_fresh_token_a_request_keeps_every_authorization_value_it_brought() {
+    let tokens = TokenServer::start().await;
+    let layer = ClientCredentialsLayer::new(tokens.config().build().unwrap());
+    layer.warm_up().await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&seen);
+    let mut service = layer.layer(service_fn(move |request: http::Request<()>| {
+        let values = request.headers().get_all(AUTHORIZATION).iter();
+        let values = values.map(|value| value.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+        recorded.lock().unwrap().push(values);
+        async { Ok::<_, Infallible>(http::Response::new(())) }
+    }));
+    let brought = [vec![], vec!["Basic a"], vec!["Basic a", "Basic b"], vec![]];
+    for values in &brought {
+        let mut request = http::Request::new(());
+        for value in values {
+            request.headers_mut().append(AUTHORIZATION, HeaderValue::from_static(value));
+        }
+        service.ready().await.unwrap().call(request).await.unwrap();
+    }
+    let ours = "Bearer token-1".to_owned();
+    let expected = [
+        vec![ours.clone()],
+        vec!["Basic a".into()],
+        vec!["Basic a".into(), "Basic b".into()],
+        vec![ours],
+    ];
+    assert_eq!(*seen.lock().unwrap(), expected);
+    assert_eq!(tokens.count(), 1);
 }
 
 #[test]
