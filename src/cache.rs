@@ -61,7 +61,7 @@ struct Refresh {
 /// Plain numbers, not an `Arc<TokenCache>`: cloning an `Arc` on every request would write its
 /// reference count, a cache line that every core sending requests would then take turns at.
 /// The rare `401` finds the cache in [`LIVE_CACHES`] instead.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct SentToken {
     cache: u64,
     generation: u64,
