@@ -27,7 +27,7 @@ use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_client_credentials::{BoxError, ClientCredentialsLayer, Config};
 
@@ -196,7 +196,12 @@ async fn protected(State(issued): State<Issued>, headers: HeaderMap) -> StatusCo
 }
 
 async fn serve(router: Router<Issued>, issued: &Issued) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    // A backlog above the burst: the client opens a connection per concurrent request, and
+    // with the usual 1,024 the kernel drops some handshakes; each costs a 200 ms
+    // retransmission later, which would show here as a slow request that is not ours.
+    let socket = TcpSocket::new_v4().expect("a TCP socket");
+    socket.bind(([127, 0, 0, 1], 0).into()).expect("bind loopback");
+    let listener = socket.listen(4096).expect("listen");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = router.with_state(issued.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
