@@ -26,6 +26,8 @@
 use std::collections::BTreeMap;
 use std::env::VarError;
 use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -34,6 +36,7 @@ use serde::Deserialize;
 
 use crate::config::{AuthMethod, Config, ConfigBuilder};
 use crate::error::ConfigError;
+use crate::tls::ClientCertificate;
 
 /// A configuration-file section for a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer),
 /// read with serde; [`into_config`](Self::into_config) checks it.
@@ -50,8 +53,8 @@ use crate::error::ConfigError;
 /// scope = "orders:read orders:write"  # or a list: ["orders:read", "orders:write"]
 /// audience = "https://orders.example.com"
 /// resources = ["https://orders.example.com"]
-/// auth_method = "post"                # "basic" (default) or "post"; "client_secret_basic"
-///                                     # and "client_secret_post" are understood too
+/// auth_method = "post"                # "basic" (default) or "post", or any registered name:
+///                                     # "client_secret_post", "private_key_jwt", ...
 /// refresh_ahead = "5m"
 /// expiry_margin = "30s"
 /// token_lifetime = "1h"               # a fixed token time: default and maximum lifetime
@@ -61,11 +64,27 @@ use crate::error::ConfigError;
 /// tenant = "acme"
 /// ```
 ///
+/// A client without a secret names its certificate or key files instead:
+///
+/// ```toml
+/// [orders_api.auth]
+/// token_url = "https://login.example.com/oauth2/token"
+/// client_id = "orders-service"
+/// # mutual TLS (tls_client_auth):
+/// client_certificate_file = "/etc/orders/client.crt"
+/// client_certificate_key_file = "/etc/orders/client.key"
+/// # or private_key_jwt (feature `jwt`):
+/// # client_key_file = "/etc/orders/signing.key"
+/// # client_key_algorithm = "ES256"   # "RS256" (default), "PS256" or "ES256"
+/// # client_key_id = "orders-2026"
+/// ```
+///
 /// Durations are text such as `"30s"`, `"5m"` or `"1h 30m"` (see the `humantime` crate), or a
 /// plain number of seconds.
 ///
 /// The client secret is held as a [`SecretString`]: `Debug` redacts it, and `Settings` cannot
-/// be serialized, so it is never written back out.
+/// be serialized, so it is never written back out. Keys and certificates stay in their files
+/// until [`into_config`](Self::into_config) reads them.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -74,8 +93,9 @@ pub struct Settings {
     pub token_url: String,
     /// The client id. Required.
     pub client_id: String,
-    /// The client secret. Required.
-    #[serde(deserialize_with = "secret")]
+    /// The client secret. Leave it out for a client that authenticates with
+    /// `client_certificate_file` or (feature `jwt`) `client_key_file` instead.
+    #[serde(default = "no_secret", deserialize_with = "secret")]
     pub client_secret: SecretString,
     /// Scopes to request: a string of scopes separated by spaces, or a list. Also read as
     /// `scopes`.
@@ -125,6 +145,28 @@ pub struct Settings {
     /// See [`ConfigBuilder::danger_allow_plain_http`]. Default: `false`.
     #[serde(default)]
     pub danger_allow_plain_http: bool,
+    /// A PEM file with the client's certificate chain, for mutual TLS (`tls_client_auth`,
+    /// `self_signed_tls_client_auth`); give `client_certificate_key_file` with it. See
+    /// [`ClientCertificate::from_pem`].
+    #[serde(default)]
+    pub client_certificate_file: Option<PathBuf>,
+    /// A PEM file with the private key of `client_certificate_file`.
+    #[serde(default)]
+    pub client_certificate_key_file: Option<PathBuf>,
+    /// A PEM file with the private key that signs client assertions (`private_key_jwt`).
+    /// See [`ClientKey::from_pem`](crate::ClientKey::from_pem). Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// How `client_key_file` signs: `"RS256"` (the default, which every server supports),
+    /// `"PS256"` or `"ES256"`. Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    #[serde(default, deserialize_with = "signing_algorithm")]
+    pub client_key_algorithm: Option<crate::SigningAlgorithm>,
+    /// The key id sent as the assertion's `kid`. Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    #[serde(default)]
+    pub client_key_id: Option<String>,
 }
 
 impl Settings {
@@ -149,6 +191,14 @@ impl Settings {
             invalidation_interval: None,
             allowed_origins: Vec::new(),
             danger_allow_plain_http: false,
+            client_certificate_file: None,
+            client_certificate_key_file: None,
+            #[cfg(feature = "jwt")]
+            client_key_file: None,
+            #[cfg(feature = "jwt")]
+            client_key_algorithm: None,
+            #[cfg(feature = "jwt")]
+            client_key_id: None,
         }
     }
 
@@ -200,6 +250,16 @@ impl Settings {
         if let Some(encode) = self.form_encode_basic_credentials {
             builder = builder.form_encode_basic_credentials(encode);
         }
+        let certificate = (self.client_certificate_file, self.client_certificate_key_file);
+        if let Some(certificate) = client_certificate(certificate)? {
+            builder = builder.client_certificate(certificate);
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(key) =
+            client_key(self.client_key_file, self.client_key_algorithm, self.client_key_id)?
+        {
+            builder = builder.client_key(key);
+        }
         let durations: [(Option<Duration>, DurationSetter); 6] = [
             (self.refresh_ahead, ConfigBuilder::refresh_ahead),
             (self.expiry_margin, ConfigBuilder::expiry_margin),
@@ -217,6 +277,62 @@ impl Settings {
     }
 }
 
+/// The certificate of `client_certificate_file` and `client_certificate_key_file`, if given.
+fn client_certificate(
+    files: (Option<PathBuf>, Option<PathBuf>),
+) -> Result<Option<ClientCertificate>, ConfigError> {
+    match files {
+        (Some(chain), Some(key)) => ClientCertificate::from_pem(
+            read("client_certificate_file", &chain)?,
+            read("client_certificate_key_file", &key)?,
+        )
+        .map(Some)
+        .map_err(|error| ConfigError::new("client_certificate_file", error.reason())),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::new(
+            "client_certificate_key_file",
+            "is missing: `client_certificate_file` needs the certificate's private key",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "client_certificate_file",
+            "is missing: `client_certificate_key_file` is given without its certificate",
+        )),
+    }
+}
+
+/// The signing key of `client_key_file`, if given.
+#[cfg(feature = "jwt")]
+fn client_key(
+    file: Option<PathBuf>,
+    algorithm: Option<crate::SigningAlgorithm>,
+    key_id: Option<String>,
+) -> Result<Option<crate::ClientKey>, ConfigError> {
+    let Some(file) = file else {
+        if algorithm.is_some() || key_id.is_some() {
+            return Err(ConfigError::new(
+                "client_key_file",
+                "is missing: `client_key_algorithm` or `client_key_id` describes a key that is \
+                 not given",
+            ));
+        }
+        return Ok(None);
+    };
+    let algorithm = algorithm.unwrap_or(crate::SigningAlgorithm::Rs256);
+    let key = crate::ClientKey::from_pem(read("client_key_file", &file)?, algorithm)
+        .map_err(|error| ConfigError::new("client_key_file", error.reason()))?;
+    Ok(Some(match key_id {
+        Some(id) => key.with_key_id(id),
+        None => key,
+    }))
+}
+
+/// The contents of the file a setting names; an error naming the setting and the file if it
+/// cannot be read.
+fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    fs::read(path)
+        .map_err(|e| ConfigError::new(field, format!("`{}` cannot be read: {e}", path.display())))
+}
+
 /// A [`ConfigBuilder`] method that takes a duration.
 type DurationSetter = fn(ConfigBuilder, Duration) -> ConfigBuilder;
 
@@ -230,7 +346,7 @@ impl TryFrom<Settings> for Config {
 }
 
 /// The variables [`Config::from_env`] reads, after the prefix, with the setting each feeds.
-const VARIABLES: [(&str, &str); 9] = [
+const VARIABLES: &[(&str, &str)] = &[
     ("TOKEN_URL", "token_url"),
     ("CLIENT_ID", "client_id"),
     ("CLIENT_SECRET", "client_secret"),
@@ -240,6 +356,14 @@ const VARIABLES: [(&str, &str); 9] = [
     ("TOKEN_LIFETIME", "token_lifetime"),
     ("REFRESH_AHEAD", "refresh_ahead"),
     ("REQUEST_TIMEOUT", "request_timeout"),
+    ("CLIENT_CERTIFICATE_FILE", "client_certificate_file"),
+    ("CLIENT_CERTIFICATE_KEY_FILE", "client_certificate_key_file"),
+    #[cfg(feature = "jwt")]
+    ("CLIENT_KEY_FILE", "client_key_file"),
+    #[cfg(feature = "jwt")]
+    ("CLIENT_KEY_ALGORITHM", "client_key_algorithm"),
+    #[cfg(feature = "jwt")]
+    ("CLIENT_KEY_ID", "client_key_id"),
 ];
 
 impl Config {
@@ -249,13 +373,18 @@ impl Config {
     /// |---|---|---|
     /// | `{prefix}_TOKEN_URL` | `token_url` | required (.NET `TokenEndPoint`) |
     /// | `{prefix}_CLIENT_ID` | `client_id` | required (`ClientId`) |
-    /// | `{prefix}_CLIENT_SECRET` | `client_secret` | required (`ClientSecret`) |
+    /// | `{prefix}_CLIENT_SECRET` | `client_secret` | unless a certificate or key is given (`ClientSecret`) |
     /// | `{prefix}_SCOPE` | `scope` | scopes separated by spaces (`Scope`) |
     /// | `{prefix}_AUDIENCE` | `audience` | |
-    /// | `{prefix}_AUTH_METHOD` | `auth_method` | `basic` or `post` (or `client_secret_...`) |
+    /// | `{prefix}_AUTH_METHOD` | `auth_method` | `basic`, `post`, or a registered name such as `private_key_jwt` |
     /// | `{prefix}_TOKEN_LIFETIME` | `default_lifetime`, `max_lifetime` | fixed (`TokenTime`) |
     /// | `{prefix}_REFRESH_AHEAD` | `refresh_ahead` | |
     /// | `{prefix}_REQUEST_TIMEOUT` | `request_timeout` | |
+    /// | `{prefix}_CLIENT_CERTIFICATE_FILE` | `client_certificate_file` | mutual TLS: a PEM chain |
+    /// | `{prefix}_CLIENT_CERTIFICATE_KEY_FILE` | `client_certificate_key_file` | its PEM key |
+    /// | `{prefix}_CLIENT_KEY_FILE` | `client_key_file` | `private_key_jwt`: a PEM key (feature `jwt`) |
+    /// | `{prefix}_CLIENT_KEY_ALGORITHM` | `client_key_algorithm` | `RS256` (default), `PS256`, `ES256` |
+    /// | `{prefix}_CLIENT_KEY_ID` | `client_key_id` | the assertion's `kid` |
     ///
     /// Durations read like `30s`, `5m` or `1h 30m`, or as a plain number of seconds. An
     /// optional variable that is set but empty counts as unset. With an empty `prefix` the
@@ -294,7 +423,7 @@ fn from_variables(
     let mut settings = Settings::new(
         vars.required("TOKEN_URL")?,
         vars.required("CLIENT_ID")?,
-        vars.required("CLIENT_SECRET")?.into(),
+        vars.optional("CLIENT_SECRET")?.unwrap_or_default().into(),
     );
     settings.scope = vars.optional("SCOPE")?.into_iter().collect();
     settings.audience = vars.optional("AUDIENCE")?;
@@ -302,6 +431,16 @@ fn from_variables(
     settings.token_lifetime = vars.parsed("TOKEN_LIFETIME", parse_duration)?;
     settings.refresh_ahead = vars.parsed("REFRESH_AHEAD", parse_duration)?;
     settings.request_timeout = vars.parsed("REQUEST_TIMEOUT", parse_duration)?;
+    settings.client_certificate_file = vars.optional("CLIENT_CERTIFICATE_FILE")?.map(PathBuf::from);
+    settings.client_certificate_key_file =
+        vars.optional("CLIENT_CERTIFICATE_KEY_FILE")?.map(PathBuf::from);
+    #[cfg(feature = "jwt")]
+    {
+        settings.client_key_file = vars.optional("CLIENT_KEY_FILE")?.map(PathBuf::from);
+        settings.client_key_algorithm =
+            vars.parsed("CLIENT_KEY_ALGORITHM", parse_signing_algorithm)?;
+        settings.client_key_id = vars.optional("CLIENT_KEY_ID")?;
+    }
     settings.into_config().map_err(|error| vars.naming_the_variable(error))
 }
 
@@ -370,17 +509,28 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_auth_method(text: &str) -> Result<AuthMethod, String> {
-    let text = text.trim();
-    let is = |a: &str, b: &str| text.eq_ignore_ascii_case(a) || text.eq_ignore_ascii_case(b);
-    if is("basic", "client_secret_basic") {
-        Ok(AuthMethod::ClientSecretBasic)
-    } else if is("post", "client_secret_post") {
-        Ok(AuthMethod::ClientSecretPost)
-    } else {
-        Err(format!(
-            "`{text}`, not `basic` (`client_secret_basic`) or `post` (`client_secret_post`)"
-        ))
-    }
+    let name = match text.trim().to_ascii_lowercase().as_str() {
+        "basic" => "client_secret_basic".to_owned(),
+        "post" => "client_secret_post".to_owned(),
+        name => name.to_owned(),
+    };
+    AuthMethod::PREFERENCE.iter().copied().find(|method| method.as_str() == name).ok_or_else(|| {
+        let known: Vec<&str> = AuthMethod::PREFERENCE.iter().map(|m| m.as_str()).collect();
+        format!("`{}`, not `basic`, `post` or one of {}", text.trim(), known.join(", "))
+    })
+}
+
+#[cfg(feature = "jwt")]
+fn parse_signing_algorithm(text: &str) -> Result<crate::SigningAlgorithm, String> {
+    use crate::SigningAlgorithm::{Es256, Ps256, Rs256};
+    [Rs256, Ps256, Es256]
+        .into_iter()
+        .find(|algorithm| text.trim().eq_ignore_ascii_case(algorithm.as_str()))
+        .ok_or_else(|| format!("`{}`, not `RS256`, `PS256` or `ES256`", text.trim()))
+}
+
+fn no_secret() -> SecretString {
+    SecretString::from(String::new())
 }
 
 fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
@@ -392,6 +542,16 @@ fn auth_method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Auth
     parse_auth_method(&name)
         .map(Some)
         .map_err(|reason| de::Error::custom(format_args!("invalid auth_method {reason}")))
+}
+
+#[cfg(feature = "jwt")]
+fn signing_algorithm<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<crate::SigningAlgorithm>, D::Error> {
+    let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+    parse_signing_algorithm(&name)
+        .map(Some)
+        .map_err(|reason| de::Error::custom(format_args!("invalid client_key_algorithm {reason}")))
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
@@ -514,8 +674,10 @@ mod tests {
             let json = with_required(&format!(r#", "auth_method": "{name}""#));
             assert_eq!(settings(&json).unwrap().auth_method, Some(method), "{name}");
         }
-        let error = settings(&with_required(r#", "auth_method": "private_key_jwt""#)).unwrap_err();
-        assert!(error.to_string().contains("`private_key_jwt`, not `basic`"), "{error}");
+        let json = with_required(r#", "auth_method": "tls_client_auth""#);
+        assert_eq!(settings(&json).unwrap().auth_method, Some(AuthMethod::TlsClientAuth));
+        let error = settings(&with_required(r#", "auth_method": "bearer""#)).unwrap_err();
+        assert!(error.to_string().contains("`bearer`, not `basic`, `post` or one of"), "{error}");
     }
 
     #[test]
@@ -613,12 +775,137 @@ mod tests {
 
     #[test]
     fn a_missing_variable_is_named() {
-        let error = from_map("ORDERS", &REQUIRED[..2]).unwrap_err();
-        assert_eq!(error.field(), "client_secret");
+        let error = from_map("ORDERS", &REQUIRED[..1]).unwrap_err();
+        assert_eq!(error.field(), "client_id");
         assert_eq!(
             error.to_string(),
-            "invalid `client_secret`: ORDERS_CLIENT_SECRET is not set (or empty)"
+            "invalid `client_id`: ORDERS_CLIENT_ID is not set (or empty)"
         );
+        let error = from_map("ORDERS", &REQUIRED[..2]).unwrap_err();
+        assert_eq!(error.field(), "client_secret");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid `client_secret`: ORDERS_CLIENT_SECRET must not be empty"),
+            "{error}"
+        );
+    }
+
+    /// A file in a directory of this test's own, removed with it.
+    struct TempFiles(std::path::PathBuf);
+
+    impl TempFiles {
+        fn new(test: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("tcc-{test}-{}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn write(&self, name: &str, contents: &str) -> String {
+            let path = self.0.join(name);
+            fs::write(&path, contents).unwrap();
+            path.display().to_string()
+        }
+    }
+
+    impl Drop for TempFiles {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A self-signed client certificate and its key, as PEM files.
+    fn certificate_files(files: &TempFiles) -> (String, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
+        let chain = crate::tls::to_pem("CERTIFICATE", certified.cert.der());
+        let key = crate::tls::to_pem("PRIVATE KEY", certified.signing_key.serialized_der());
+        (files.write("client.crt", &chain), files.write("client.key", &key))
+    }
+
+    #[test]
+    fn a_certificate_and_key_from_files_make_a_mutual_tls_client_without_a_secret() {
+        let files = TempFiles::new("mtls-settings");
+        let (chain, key) = certificate_files(&files);
+        let json = format!(
+            r#"{{"token_url": "https://auth.example.com/token", "client_id": "client",
+                "client_certificate_file": {chain:?}, "client_certificate_key_file": {key:?}}}"#
+        );
+        let config = settings(&json).unwrap().into_config().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::TlsClientAuth);
+
+        let vars = [
+            ("ORDERS_TOKEN_URL", "https://auth.example.com/token"),
+            ("ORDERS_CLIENT_ID", "orders-service"),
+            ("ORDERS_CLIENT_CERTIFICATE_FILE", chain.as_str()),
+            ("ORDERS_CLIENT_CERTIFICATE_KEY_FILE", key.as_str()),
+            ("ORDERS_AUTH_METHOD", "self_signed_tls_client_auth"),
+        ];
+        let config = from_map("ORDERS", &vars).unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::SelfSignedTlsClientAuth);
+    }
+
+    #[test]
+    fn a_half_given_certificate_or_an_unreadable_file_is_named() {
+        let files = TempFiles::new("mtls-errors");
+        let (chain, key) = certificate_files(&files);
+        let base = r#""token_url": "https://auth.example.com/token", "client_id": "client""#;
+        let error_of = |extra: String| {
+            settings(&format!("{{{base}, {extra}}}")).unwrap().into_config().unwrap_err()
+        };
+        let error = error_of(format!(r#""client_certificate_file": {chain:?}"#));
+        assert_eq!(error.field(), "client_certificate_key_file");
+        let error = error_of(format!(r#""client_certificate_key_file": {key:?}"#));
+        assert_eq!(error.field(), "client_certificate_file");
+        let missing = files.0.join("nowhere.crt").display().to_string();
+        let error = error_of(format!(
+            r#""client_certificate_file": {missing:?}, "client_certificate_key_file": {key:?}"#
+        ));
+        assert_eq!(error.field(), "client_certificate_file");
+        assert!(
+            error.reason().contains("nowhere.crt") && error.reason().contains("cannot be read")
+        );
+        let error = error_of(format!(
+            r#""client_certificate_file": {key:?}, "client_certificate_key_file": {key:?}"#
+        ));
+        assert_eq!(error.field(), "client_certificate_file");
+        assert!(error.reason().contains("no PEM `CERTIFICATE`"), "{error}");
+    }
+
+    #[cfg(feature = "jwt")]
+    #[test]
+    fn a_signing_key_from_a_file_makes_a_private_key_jwt_client() {
+        let files = TempFiles::new("jwt-settings");
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let key =
+            files.write("signing.key", &crate::tls::to_pem("PRIVATE KEY", key.serialized_der()));
+        let base = r#""token_url": "https://auth.example.com/token", "client_id": "client""#;
+        let json = format!(
+            r#"{{{base}, "client_key_file": {key:?}, "client_key_algorithm": "ES256",
+                "client_key_id": "k1"}}"#
+        );
+        let config = settings(&json).unwrap().into_config().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+        assert_eq!(config.client_key.as_ref().and_then(|k| k.key_id()), Some("k1"));
+
+        // An EC key read as the default RS256.
+        let json = format!(r#"{{{base}, "client_key_file": {key:?}}}"#);
+        let error = settings(&json).unwrap().into_config().unwrap_err();
+        assert_eq!(error.field(), "client_key_file");
+        let json = format!(r#"{{{base}, "client_key_id": "k1"}}"#);
+        let error = settings(&json).unwrap().into_config().unwrap_err();
+        assert_eq!(error.field(), "client_key_file");
+
+        let vars = [
+            ("TOKEN_URL", "https://auth.example.com/token"),
+            ("CLIENT_ID", "orders-service"),
+            ("CLIENT_KEY_FILE", key.as_str()),
+            ("CLIENT_KEY_ALGORITHM", "es256"),
+        ];
+        assert_eq!(from_map("", &vars).unwrap().auth_method(), AuthMethod::PrivateKeyJwt);
+        let vars = [vars[0], vars[1], vars[2], ("CLIENT_KEY_ALGORITHM", "HS256")];
+        let error = from_map("", &vars).unwrap_err();
+        assert_eq!(error.field(), "client_key_algorithm");
+        assert!(error.to_string().contains("CLIENT_KEY_ALGORITHM is `HS256`, not"), "{error}");
     }
 
     #[test]
