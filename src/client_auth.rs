@@ -182,6 +182,32 @@ pub(crate) fn choose(
     }
 }
 
+/// Refuses a client assertion signed with `algorithm` (the key's, or `HS256` for
+/// `client_secret_jwt`) when the server lists the algorithms it accepts and that is not one.
+#[cfg(feature = "jwt")]
+pub(crate) fn check_signing_algorithm(
+    method: AuthMethod,
+    key_algorithm: Option<&str>,
+    server_accepts: &[String],
+) -> Result<(), ConfigError> {
+    let (field, algorithm) = match method {
+        AuthMethod::PrivateKeyJwt => ("client_key", key_algorithm),
+        AuthMethod::ClientSecretJwt => ("auth_method", Some("HS256")),
+        _ => return Ok(()),
+    };
+    match algorithm {
+        Some(algorithm) if !server_accepts.iter().any(|a| a == algorithm) => Err(ConfigError::new(
+            field,
+            format!(
+                "signs `{method}` assertions with {algorithm}, and the server accepts only \
+                     {} (`token_endpoint_auth_signing_alg_values_supported`)",
+                server_accepts.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_fits(method: AuthMethod, credentials: Credentials) -> Result<(), ConfigError> {
     match method.credential() {
         Credential::Secret if !credentials.secret => Err(ConfigError::new(

@@ -485,6 +485,13 @@ impl ConfigBuilder {
             self.discovered.as_ref().map(|d| d.auth_methods.as_slice()),
             credentials,
         )?;
+        #[cfg(feature = "jwt")]
+        if let Some(accepted) =
+            self.discovered.as_ref().and_then(|d| d.signing_algorithms.as_deref())
+        {
+            let key_algorithm = self.client_key.as_ref().map(|key| key.algorithm().as_str());
+            client_auth::check_signing_algorithm(auth_method, key_algorithm, accepted)?;
+        }
         let mtls_alias = self.discovered.as_ref().and_then(|d| d.mtls_token_endpoint.as_deref());
         if let Some(alias) = mtls_alias {
             if auth_method.is_mutual_tls() || credentials.certificate {

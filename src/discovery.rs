@@ -81,6 +81,7 @@ pub struct ServerMetadata {
     token_endpoint: String,
     mtls_token_endpoint: Option<String>,
     auth_methods: Vec<String>,
+    signing_algorithms: Option<Vec<String>>,
 }
 
 /// What discovery hands to the [`ConfigBuilder`].
@@ -90,6 +91,9 @@ pub(crate) struct Discovered {
     pub(crate) auth_methods: Vec<String>,
     /// `mtls_endpoint_aliases.token_endpoint`.
     pub(crate) mtls_token_endpoint: Option<String>,
+    /// `token_endpoint_auth_signing_alg_values_supported`, if the server lists them.
+    #[cfg(feature = "jwt")]
+    pub(crate) signing_algorithms: Option<Vec<String>>,
 }
 
 impl ServerMetadata {
@@ -161,20 +165,20 @@ impl ServerMetadata {
             }
             Some(_) => return Err(invalid("has a `token_endpoint` that is not a URL")),
         };
-        let auth_methods = match document.get("token_endpoint_auth_methods_supported") {
-            // RFC 8414 §2 and OpenID Connect Discovery §3: absent means Basic only.
-            None | Some(Value::Null) => vec!["client_secret_basic".to_owned()],
-            Some(Value::Array(methods)) => methods
+        let strings = |member: &str| match document.get(member) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
                 .iter()
-                .map(|m| m.as_str().map(str::to_owned))
+                .map(|item| item.as_str().map(str::to_owned))
                 .collect::<Option<_>>()
-                .ok_or_else(|| invalid("lists auth methods that are not strings"))?,
-            Some(_) => {
-                return Err(invalid(
-                    "has `token_endpoint_auth_methods_supported` that is not a list",
-                ))
-            }
+                .map(Some)
+                .ok_or_else(|| invalid(&format!("lists `{member}` that are not strings"))),
+            Some(_) => Err(invalid(&format!("has `{member}` that is not a list"))),
         };
+        // RFC 8414 §2 and OpenID Connect Discovery §3: absent means Basic only.
+        let auth_methods = strings("token_endpoint_auth_methods_supported")?
+            .unwrap_or_else(|| vec!["client_secret_basic".to_owned()]);
+        let signing_algorithms = strings("token_endpoint_auth_signing_alg_values_supported")?;
         let mtls_token_endpoint = match document.get("mtls_endpoint_aliases") {
             None | Some(Value::Null) => None,
             Some(Value::Object(aliases)) => match aliases.get("token_endpoint") {
@@ -186,7 +190,13 @@ impl ServerMetadata {
             },
             Some(_) => return Err(invalid("has `mtls_endpoint_aliases` that is not an object")),
         };
-        Ok(Self { issuer: named.clone(), token_endpoint, mtls_token_endpoint, auth_methods })
+        Ok(Self {
+            issuer: named.clone(),
+            token_endpoint,
+            mtls_token_endpoint,
+            auth_methods,
+            signing_algorithms,
+        })
     }
 
     /// The issuer, as the metadata names it.
@@ -210,6 +220,13 @@ impl ServerMetadata {
     /// does not say). Compare with [`AuthMethod::as_str`](crate::AuthMethod::as_str).
     pub fn token_endpoint_auth_methods_supported(&self) -> &[String] {
         &self.auth_methods
+    }
+
+    /// The algorithms the server accepts for client assertions (`private_key_jwt`,
+    /// `client_secret_jwt`), if it says (`token_endpoint_auth_signing_alg_values_supported`).
+    /// A configuration whose assertions it would refuse does not build.
+    pub fn token_endpoint_auth_signing_alg_values_supported(&self) -> Option<&[String]> {
+        self.signing_algorithms.as_deref()
     }
 
     /// Starts a configuration for this server's token endpoint with a client secret, as
@@ -236,6 +253,8 @@ impl ServerMetadata {
         Discovered {
             auth_methods: self.auth_methods.clone(),
             mtls_token_endpoint: self.mtls_token_endpoint.clone(),
+            #[cfg(feature = "jwt")]
+            signing_algorithms: self.signing_algorithms.clone(),
         }
     }
 }
@@ -429,6 +448,18 @@ mod tests {
         let found = found.unwrap();
         assert_eq!(found.token_endpoint_auth_methods_supported(), ["client_secret_basic"]);
         assert_eq!(found.mtls_token_endpoint(), None);
+        assert_eq!(found.token_endpoint_auth_signing_alg_values_supported(), None);
+    }
+
+    #[test]
+    fn listed_signing_algorithms_are_read() {
+        let found = metadata(
+            r#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/t",
+                "token_endpoint_auth_signing_alg_values_supported":["RS256","ES256"]}"#,
+        );
+        let found = found.unwrap();
+        let algorithms = found.token_endpoint_auth_signing_alg_values_supported();
+        assert_eq!(algorithms, Some(["RS256".to_owned(), "ES256".to_owned()].as_slice()));
     }
 
     #[test]
@@ -439,6 +470,8 @@ mod tests {
             r#"{"issuer":"https://idp.example","token_endpoint":7}"#,
             r#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/t","token_endpoint_auth_methods_supported":"private_key_jwt"}"#,
             r#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/t","mtls_endpoint_aliases":{"token_endpoint":1}}"#,
+            r#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/t","token_endpoint_auth_signing_alg_values_supported":"RS256"}"#,
+            r#"{"issuer":"https://idp.example","token_endpoint":"https://idp.example/t","token_endpoint_auth_signing_alg_values_supported":[256]}"#,
         ] {
             let error = metadata(document).unwrap_err();
             assert_eq!(error.kind(), DiscoveryErrorKind::InvalidMetadata, "{document}: {error}");

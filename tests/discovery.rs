@@ -39,6 +39,18 @@ async fn discover(issuer: &str) -> ServerMetadata {
     Config::discover(issuer).await.unwrap()
 }
 
+/// A new P-256 signing key.
+#[cfg(feature = "jwt")]
+fn es256_key() -> tower_client_credentials::ClientKey {
+    use base64::Engine;
+    use tower_client_credentials::{ClientKey, SigningAlgorithm};
+
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(key.serialized_der());
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+    ClientKey::from_pem(pem, SigningAlgorithm::Es256).unwrap()
+}
+
 #[tokio::test]
 async fn the_rfc_8414_document_is_read_before_the_openid_configuration() {
     let issuer = serve_metadata("", |issuer| {
@@ -166,8 +178,6 @@ async fn discovery_picks_a_listed_method_the_credentials_fit() {
 #[cfg(feature = "jwt")]
 #[tokio::test]
 async fn discovery_prefers_a_key_to_a_secret_when_the_server_takes_both() {
-    use tower_client_credentials::{ClientKey, SigningAlgorithm};
-
     let issuer = serve_metadata("", |issuer| {
         let mut document = document(issuer, "https://idp.example/token");
         document["token_endpoint_auth_methods_supported"] =
@@ -175,15 +185,36 @@ async fn discovery_prefers_a_key_to_a_secret_when_the_server_takes_both() {
         vec![("/.well-known/oauth-authorization-server", document)]
     })
     .await;
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let pem = {
-        use base64::Engine;
-        let body = base64::engine::general_purpose::STANDARD.encode(key.serialized_der());
-        format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
-    };
-    let key = ClientKey::from_pem(pem, SigningAlgorithm::Es256).unwrap();
+    let key = es256_key();
 
     let config = discover(&issuer).await.builder(CLIENT_ID, CLIENT_SECRET).client_key(key).build();
 
     assert_eq!(config.unwrap().auth_method(), AuthMethod::PrivateKeyJwt);
+}
+
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn a_key_whose_algorithm_the_server_does_not_accept_is_refused_when_the_config_is_built() {
+    let accepting = |algorithms: Value| {
+        serve_metadata("", move |issuer| {
+            let mut document = document(issuer, "https://idp.example/token");
+            document["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt"]);
+            document["token_endpoint_auth_signing_alg_values_supported"] = algorithms;
+            vec![("/.well-known/oauth-authorization-server", document)]
+        })
+    };
+    let key = es256_key();
+
+    let rsa_only = discover(&accepting(json!(["RS256", "PS256"])).await).await;
+    let error = rsa_only.builder_without_secret(CLIENT_ID).client_key(key.clone()).build();
+    let error = error.unwrap_err();
+    assert_eq!(error.field(), "client_key");
+    assert!(
+        error.to_string().contains("ES256, and the server accepts only RS256, PS256"),
+        "{error}"
+    );
+
+    let with_es256 = discover(&accepting(json!(["RS256", "ES256"])).await).await;
+    let config = with_es256.builder_without_secret(CLIENT_ID).client_key(key).build().unwrap();
+    assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
 }
