@@ -4,7 +4,9 @@
 //! It checks client secrets, and decodes Basic credentials as RFC 6749 §2.3.1 says (form
 //! decoding: `+` is a space, `%XX` a byte), so a secret full of characters that need encoding
 //! shows that both sides agree on the encoding, for `client_secret_basic` and
-//! `client_secret_post` alike.
+//! `client_secret_post` alike. With the `jwt` feature it also verifies our client assertions:
+//! `private_key_jwt` (ES256, against the public key it was given, refusing a replayed `jti`)
+//! and `client_secret_jwt` (HS256 with the secret).
 //!
 //! Needs Node.js and `npm ci --prefix tests/interop` (`.ci/run` does it). Without them these
 //! tests fail and say so: they never skip silently.
@@ -16,6 +18,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
 use tower_client_credentials::{
     AuthMethod, ClientCredentialsLayer, Config, ConfigBuilder, ErrorClass, TokenErrorKind,
 };
@@ -28,6 +32,10 @@ const BASIC_CLIENT: &str = "interop client:basic";
 const POST_CLIENT: &str = "interop-post";
 /// A client using Basic authentication, for the crate with form-encoding turned off.
 const RAW_CLIENT: &str = "interop-raw";
+/// A client using `client_secret_jwt`.
+const SECRET_JWT_CLIENT: &str = "interop-secret-jwt";
+/// A client using `private_key_jwt`, with the public half of [`OidcServer::client_key`].
+const KEY_JWT_CLIENT: &str = "interop-key-jwt";
 /// Bounds the wait for the server to start listening.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -37,10 +45,14 @@ struct OidcServer {
     /// Held open: closing it tells the server to stop.
     _stdin: ChildStdin,
     token_url: String,
+    /// The P-256 private key (PKCS #8 PEM) whose public key the server holds for
+    /// [`KEY_JWT_CLIENT`].
+    client_key: String,
 }
 
 impl OidcServer {
     fn start() -> Self {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
         let installed = dir.join("node_modules/oidc-provider/package.json");
         assert!(
@@ -53,6 +65,7 @@ impl OidcServer {
             .arg(dir.join("oidc_server.mjs"))
             .current_dir(&dir)
             .env("INTEROP_CLIENT_SECRET", SECRET)
+            .env("INTEROP_CLIENT_JWK", public_jwk(&key))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -71,7 +84,8 @@ impl OidcServer {
                 }
             }
         });
-        let mut server = Self { child, _stdin: stdin, token_url: String::new() };
+        let client_key = pem("PRIVATE KEY", key.serialized_der());
+        let mut server = Self { child, _stdin: stdin, token_url: String::new(), client_key };
         match ready.recv_timeout(STARTUP_TIMEOUT) {
             Ok(issuer) => server.token_url = format!("{issuer}/token"),
             Err(_) => {
@@ -93,6 +107,20 @@ impl Drop for OidcServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The public JWK of a P-256 key (RFC 7518 §6.2.1): its point's coordinates, base64url.
+fn public_jwk(key: &rcgen::KeyPair) -> String {
+    use rcgen::PublicKeyData;
+    // An uncompressed point: 0x04, then x and y, 32 bytes each.
+    let point = key.public_key_raw();
+    let (x, y) = point[1..].split_at(32);
+    let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+    format!(r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}","use":"sig"}}"#)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", STANDARD.encode(der))
 }
 
 /// Reads a pipe to its end on a thread of its own, so the child never blocks on it.
@@ -158,4 +186,51 @@ async fn without_form_encoding_a_decoding_server_cannot_read_the_secret() {
     // Why form-encoding is the default: a server that follows RFC 6749 decodes, and `+`, `%`
     // sent raw mean something else to it.
     assert_eq!(error.oauth_error(), Some("invalid_request"), "{error}");
+}
+
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn private_key_jwt_signs_a_new_assertion_per_token_request_that_the_server_verifies() {
+    use tower_client_credentials::{ClientKey, SigningAlgorithm};
+
+    let server = OidcServer::start();
+    let key = ClientKey::from_pem(&server.client_key, SigningAlgorithm::Es256).unwrap();
+    let config = Config::builder_without_secret(&server.token_url, KEY_JWT_CLIENT)
+        .scope("api:read")
+        .client_key(key)
+        .build()
+        .unwrap();
+    assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+
+    // Two layers, two token requests: oidc-provider refuses a replayed `jti`, so the second
+    // succeeds only with an assertion of its own.
+    for attempt in 1..=2 {
+        let layer = ClientCredentialsLayer::new(config.clone());
+        let token = layer.token().await.unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+        assert_eq!(token.scope(), Some("api:read"));
+        assert_eq!(token.lifetime(), Duration::from_secs(600));
+    }
+
+    // Another key, the same client: the server cannot verify the signature.
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let other =
+        ClientKey::from_pem(pem("PRIVATE KEY", other.serialized_der()), SigningAlgorithm::Es256);
+    let config = Config::builder_without_secret(&server.token_url, KEY_JWT_CLIENT)
+        .client_key(other.unwrap())
+        .build()
+        .unwrap();
+    let error = ClientCredentialsLayer::new(config).token().await.expect_err("a foreign key");
+    assert_eq!(error.oauth_error(), Some("invalid_client"), "{error}");
+}
+
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn client_secret_jwt_signs_with_the_secret_the_server_holds() {
+    let server = OidcServer::start();
+    let config = server.config(SECRET_JWT_CLIENT, SECRET).auth_method(AuthMethod::ClientSecretJwt);
+    let layer = ClientCredentialsLayer::new(config.build().unwrap());
+
+    let token = layer.token().await.expect("oidc-provider verifies the HS256 assertion");
+
+    assert_eq!(token.lifetime(), Duration::from_secs(600));
 }

@@ -1,10 +1,12 @@
 // An authorization server for tests/interop.rs: node-oidc-provider (npm `oidc-provider`, an
 // OpenID Certified implementation written independently of this crate), with the client
-// credentials grant on and three clients that share one secret, passed in the environment:
+// credentials grant on and clients that share one secret, passed in the environment:
 //
 // - `interop client:basic` authenticates with client_secret_basic (its id needs form-encoding);
 // - `interop-post` with client_secret_post;
-// - `interop-raw` with client_secret_basic, for a client that does not form-encode.
+// - `interop-raw` with client_secret_basic, for a client that does not form-encode;
+// - `interop-secret-jwt` with client_secret_jwt (an HS256 assertion made with the secret);
+// - `interop-key-jwt` with private_key_jwt, its public key the JWK in INTEROP_CLIENT_JWK.
 //
 // It listens on a free port of 127.0.0.1 and prints `ready <issuer>` once it accepts
 // connections; the token endpoint is `<issuer>/token`. It stops when stdin closes, so it never
@@ -18,14 +20,20 @@ if (!secret) {
   process.exit(2);
 }
 
-const client = (id, method) => ({
+const jwk = JSON.parse(process.env.INTEROP_CLIENT_JWK ?? 'null');
+if (!jwk) {
+  console.error('INTEROP_CLIENT_JWK is not set');
+  process.exit(2);
+}
+
+const client = (id, method, extra = { client_secret: secret }) => ({
   client_id: id,
-  client_secret: secret,
   token_endpoint_auth_method: method,
   grant_types: ['client_credentials'],
   response_types: [],
   redirect_uris: [],
   scope: 'api:read',
+  ...extra,
 });
 
 const server = http.createServer();
@@ -36,6 +44,8 @@ server.listen(0, '127.0.0.1', () => {
       client('interop client:basic', 'client_secret_basic'),
       client('interop-post', 'client_secret_post'),
       client('interop-raw', 'client_secret_basic'),
+      client('interop-secret-jwt', 'client_secret_jwt'),
+      client('interop-key-jwt', 'private_key_jwt', { jwks: { keys: [jwk] } }),
     ],
     features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
     cookies: { keys: ['interop-test-only'] },
