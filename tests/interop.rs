@@ -33,8 +33,10 @@ const POST_CLIENT: &str = "interop-post";
 /// A client using Basic authentication, for the crate with form-encoding turned off.
 const RAW_CLIENT: &str = "interop-raw";
 /// A client using `client_secret_jwt`.
+#[cfg(feature = "jwt")]
 const SECRET_JWT_CLIENT: &str = "interop-secret-jwt";
 /// A client using `private_key_jwt`, with the public half of [`OidcServer::client_key`].
+#[cfg(feature = "jwt")]
 const KEY_JWT_CLIENT: &str = "interop-key-jwt";
 /// Bounds the wait for the server to start listening.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,6 +49,7 @@ struct OidcServer {
     token_url: String,
     /// The P-256 private key (PKCS #8 PEM) whose public key the server holds for
     /// [`KEY_JWT_CLIENT`].
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     client_key: String,
 }
 
@@ -111,7 +114,6 @@ impl Drop for OidcServer {
 
 /// The public JWK of a P-256 key (RFC 7518 §6.2.1): its point's coordinates, base64url.
 fn public_jwk(key: &rcgen::KeyPair) -> String {
-    use rcgen::PublicKeyData;
     // An uncompressed point: 0x04, then x and y, 32 bytes each.
     let point = key.public_key_raw();
     let (x, y) = point[1..].split_at(32);
