@@ -277,16 +277,15 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::tls::to_pem;
 
     fn rsa_pem() -> String {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-        to_pem("PRIVATE KEY", key.serialized_der())
+        key.serialize_pem()
     }
 
     fn ec_pem(algorithm: &'static rcgen::SignatureAlgorithm) -> String {
         let key = rcgen::KeyPair::generate_for(algorithm).unwrap();
-        to_pem("PRIVATE KEY", key.serialized_der())
+        key.serialize_pem()
     }
 
     fn payload(jwt: &str) -> serde_json::Value {
@@ -365,13 +364,11 @@ mod tests {
     #[test]
     fn a_certificate_puts_its_thumbprints_in_the_header() {
         let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
-        let key = ClientKey::from_pem(
-            to_pem("PRIVATE KEY", certified.signing_key.serialized_der()),
-            SigningAlgorithm::Es256,
-        )
-        .unwrap()
-        .with_certificate(to_pem("CERTIFICATE", certified.cert.der()))
-        .unwrap();
+        let key =
+            ClientKey::from_pem(certified.signing_key.serialize_pem(), SigningAlgorithm::Es256)
+                .unwrap()
+                .with_certificate(certified.cert.pem())
+                .unwrap();
         let jwt = signer(key).sign(SystemTime::now()).unwrap();
         let header = header(jwt.expose_secret());
         let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certified.cert.der());

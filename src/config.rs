@@ -818,8 +818,8 @@ mod tests {
     fn tls_settings_cannot_join_a_client_of_your_own() {
         let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
         let certificate = ClientCertificate::from_pem(
-            crate::tls::to_pem("CERTIFICATE", certified.cert.der()),
-            crate::tls::to_pem("PRIVATE KEY", certified.signing_key.serialized_der()),
+            certified.cert.pem(),
+            certified.signing_key.serialize_pem(),
         )
         .unwrap();
         let url = "https://a.example/t";
@@ -829,7 +829,7 @@ mod tests {
         assert_eq!(field_of(with_own.build()), "client_certificate");
         let config = Config::builder_without_secret(url, "client")
             .client_certificate(certificate)
-            .tls_root_certificate(crate::tls::to_pem("CERTIFICATE", certified.cert.der()))
+            .tls_root_certificate(certified.cert.pem())
             .build()
             .unwrap();
         assert_eq!(config.auth_method(), AuthMethod::TlsClientAuth);
@@ -848,7 +848,7 @@ mod tests {
     #[test]
     fn key_settings_are_checked_and_the_key_is_never_shown() {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let pem = crate::tls::to_pem("PRIVATE KEY", key.serialized_der());
+        let pem = key.serialize_pem();
         let key = crate::ClientKey::from_pem(&pem, crate::SigningAlgorithm::Es256).unwrap();
         let url = "https://a.example/t";
         let start = || Config::builder_without_secret(url, "client").client_key(key.clone());

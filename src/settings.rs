@@ -817,8 +817,8 @@ mod tests {
     /// A self-signed client certificate and its key, as PEM files.
     fn certificate_files(files: &TempFiles) -> (String, String) {
         let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
-        let chain = crate::tls::to_pem("CERTIFICATE", certified.cert.der());
-        let key = crate::tls::to_pem("PRIVATE KEY", certified.signing_key.serialized_der());
+        let chain = certified.cert.pem();
+        let key = certified.signing_key.serialize_pem();
         (files.write("client.crt", &chain), files.write("client.key", &key))
     }
 
@@ -876,8 +876,7 @@ mod tests {
     fn a_signing_key_from_a_file_makes_a_private_key_jwt_client() {
         let files = TempFiles::new("jwt-settings");
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let key =
-            files.write("signing.key", &crate::tls::to_pem("PRIVATE KEY", key.serialized_der()));
+        let key = files.write("signing.key", &key.serialize_pem());
         let base = r#""token_url": "https://auth.example.com/token", "client_id": "client""#;
         let json = format!(
             r#"{{{base}, "client_key_file": {key:?}, "client_key_algorithm": "ES256",

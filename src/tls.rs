@@ -157,16 +157,6 @@ fn causes(error: &dyn Error) -> String {
     text
 }
 
-/// `der` as PEM with `label`, for tests (rcgen is built without its `pem` feature).
-#[cfg(test)]
-pub(crate) fn to_pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> =
-        body.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,11 +166,11 @@ mod tests {
     }
 
     fn key_pem(key: &rcgen::KeyPair) -> String {
-        to_pem("PRIVATE KEY", key.serialized_der())
+        key.serialize_pem()
     }
 
     fn cert_pem(certified: &rcgen::CertifiedKey<rcgen::KeyPair>) -> String {
-        to_pem("CERTIFICATE", certified.cert.der())
+        certified.cert.pem()
     }
 
     #[test]

@@ -42,13 +42,10 @@ async fn discover(issuer: &str) -> ServerMetadata {
 /// A new P-256 signing key.
 #[cfg(feature = "jwt")]
 fn es256_key() -> tower_client_credentials::ClientKey {
-    use base64::Engine;
     use tower_client_credentials::{ClientKey, SigningAlgorithm};
 
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let body = base64::engine::general_purpose::STANDARD.encode(key.serialized_der());
-    let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
-    ClientKey::from_pem(pem, SigningAlgorithm::Es256).unwrap()
+    ClientKey::from_pem(key.serialize_pem(), SigningAlgorithm::Es256).unwrap()
 }
 
 #[tokio::test]

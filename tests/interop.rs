@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use tower_client_credentials::{
     AuthMethod, ClientCredentialsLayer, Config, ConfigBuilder, ErrorClass, TokenErrorKind,
@@ -87,7 +87,7 @@ impl OidcServer {
                 }
             }
         });
-        let client_key = pem("PRIVATE KEY", key.serialized_der());
+        let client_key = key.serialize_pem();
         let mut server = Self { child, _stdin: stdin, token_url: String::new(), client_key };
         match ready.recv_timeout(STARTUP_TIMEOUT) {
             Ok(issuer) => server.token_url = format!("{issuer}/token"),
@@ -119,10 +119,6 @@ fn public_jwk(key: &rcgen::KeyPair) -> String {
     let (x, y) = point[1..].split_at(32);
     let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
     format!(r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}","use":"sig"}}"#)
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", STANDARD.encode(der))
 }
 
 /// Reads a pipe to its end on a thread of its own, so the child never blocks on it.
@@ -215,8 +211,7 @@ async fn private_key_jwt_signs_a_new_assertion_per_token_request_that_the_server
 
     // Another key, the same client: the server cannot verify the signature.
     let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let other =
-        ClientKey::from_pem(pem("PRIVATE KEY", other.serialized_der()), SigningAlgorithm::Es256);
+    let other = ClientKey::from_pem(other.serialize_pem(), SigningAlgorithm::Es256);
     let config = Config::builder_without_secret(&server.token_url, KEY_JWT_CLIENT)
         .client_key(other.unwrap())
         .build()

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::IncomingStream;
 use axum::{Form, Json, Router};
-use base64::Engine;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
@@ -37,7 +36,7 @@ struct Issued {
 
 impl Issued {
     fn key_pem(&self) -> String {
-        pem("PRIVATE KEY", self.key.serialized_der())
+        self.key.serialize_pem()
     }
 
     fn client_certificate(&self) -> ClientCertificate {
@@ -59,8 +58,8 @@ impl TestCa {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().unwrap();
         let certificate = params.self_signed(&key).unwrap();
-        let der = certificate.der().clone();
-        Self { issuer: Issuer::new(params, key), pem: pem("CERTIFICATE", &der), der }
+        let (pem, der) = (certificate.pem(), certificate.der().clone());
+        Self { issuer: Issuer::new(params, key), pem, der }
     }
 
     fn issue(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> Issued {
@@ -69,17 +68,9 @@ impl TestCa {
         params.distinguished_name.push(DnType::CommonName, CLIENT_ID);
         params.extended_key_usages = vec![purpose];
         let key = KeyPair::generate().unwrap();
-        let certificate = params.signed_by(&key, &self.issuer).unwrap().der().clone();
-        Issued { certificate_pem: pem("CERTIFICATE", &certificate), certificate, key }
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        Issued { certificate_pem: certificate.pem(), certificate: certificate.der().clone(), key }
     }
-}
-
-/// PEM of `der` (rcgen is built without its `pem` feature).
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> =
-        body.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
 /// A token request as the server saw it: its form, and the client certificate of its

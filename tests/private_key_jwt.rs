@@ -43,11 +43,7 @@ struct KeyPair {
 impl KeyPair {
     fn generate(algorithm: &'static rcgen::SignatureAlgorithm) -> Self {
         let key = rcgen::KeyPair::generate_for(algorithm).unwrap();
-        use rcgen::PublicKeyData;
-        Self {
-            private_pem: pem("PRIVATE KEY", key.serialized_der()),
-            public_pem: pem("PUBLIC KEY", &key.subject_public_key_info()),
-        }
+        Self { private_pem: key.serialize_pem(), public_pem: key.public_key_pem() }
     }
 
     fn rsa() -> Self {
@@ -61,14 +57,6 @@ impl KeyPair {
     fn client_key(&self, algorithm: SigningAlgorithm) -> ClientKey {
         ClientKey::from_pem(&self.private_pem, algorithm).unwrap().with_key_id("key-1")
     }
-}
-
-/// PEM of `der` (rcgen is built without its `pem` feature).
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> =
-        body.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
 /// How the server checks assertions.
