@@ -144,12 +144,15 @@ impl TokenCache {
     /// [`get`]: Self::get
     #[inline]
     pub(crate) fn header(self: &Arc<Self>, now: Instant) -> Option<(HeaderValue, SentToken)> {
-        self.with_usable(now, |token| (token.header_for_this_thread().clone(), self.sent(token)))
+        self.with_usable(now, |token| self.outgoing(token))
     }
 
-    /// A record that `token` is going out on a request.
-    pub(crate) fn sent(&self, token: &AccessToken) -> SentToken {
-        SentToken { cache: self.id, generation: token.generation }
+    /// What a request carries of `token`: this thread's copy of its header, and the record of
+    /// which token it is.
+    #[inline]
+    pub(crate) fn outgoing(&self, token: &AccessToken) -> (HeaderValue, SentToken) {
+        let sent = SentToken { cache: self.id, generation: token.generation };
+        (token.header_for_this_thread().clone(), sent)
     }
 
     /// A usable token: the current one, or the outcome of the request in flight (started if
@@ -365,9 +368,9 @@ mod tests {
         let cache = cache();
         let first = receive(&cache, "first");
         let second = receive(&cache, "second");
-        assert!(!cache.sent(&first).rejected(), "the 401 names a token that is already gone");
+        assert!(!cache.outgoing(&first).1.rejected(), "the 401 names a token that is already gone");
         assert_eq!(cache.current.load_full().unwrap().generation, second.generation);
-        assert!(cache.sent(&second).rejected());
+        assert!(cache.outgoing(&second).1.rejected());
         assert!(cache.current.load().is_none());
     }
 
@@ -375,19 +378,19 @@ mod tests {
     async fn invalidations_are_at_most_one_per_interval() {
         let cache = cache();
         let first = receive(&cache, "first");
-        assert!(cache.sent(&first).rejected());
+        assert!(cache.outgoing(&first).1.rejected());
         let second = receive(&cache, "second");
         tokio::time::advance(DEFAULT_INVALIDATION_INTERVAL - Duration::from_millis(1)).await;
-        assert!(!cache.sent(&second).rejected());
+        assert!(!cache.outgoing(&second).1.rejected());
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(cache.sent(&second).rejected());
+        assert!(cache.outgoing(&second).1.rejected());
     }
 
     #[tokio::test]
     async fn a_401_after_the_cache_is_gone_does_nothing_and_the_cache_leaves_no_entry() {
         let cache = cache();
         let token = receive(&cache, "first");
-        let sent = cache.sent(&token);
+        let sent = cache.outgoing(&token).1;
         let id = cache.id;
         assert!(live_caches().contains_key(&id));
         drop(cache);

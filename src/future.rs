@@ -85,12 +85,10 @@ where
                     let Some(mut request) = request.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    request
-                        .headers_mut()
-                        .insert(AUTHORIZATION, token.header_for_this_thread().clone());
-                    let sent = Some(cache.sent(&token));
+                    let (header, sent) = cache.outgoing(&token);
+                    request.headers_mut().insert(AUTHORIZATION, header);
                     let future = inner.call(request);
-                    this.state.set(State::Calling { future, sent });
+                    this.state.set(State::Calling { future, sent: Some(sent) });
                 }
                 StateProj::Calling { future, sent } => {
                     let mut response = ready!(future.poll(cx)).map_err(Into::into)?;
