@@ -3,20 +3,30 @@
 //!
 //! Reads load the token from an [`ArcSwapOption`]. Everything else (starting a request, joining
 //! one, backing off after a failure) happens under a mutex that the fresh path never touches.
+//! Nothing under the mutex can panic, and a poisoned mutex is used as it is: every field is
+//! replaced whole, so the state is consistent whatever happened.
 //!
-//! A token request runs in a spawned task, never inside a caller's future: a caller that is
-//! dropped or times out does not cancel it, and every caller waiting on it gets the same
-//! outcome, the error included, through a `watch` channel. The task holds only a weak reference
-//! to the cache, and dropping the cache aborts it: when the last layer and service are gone,
-//! nothing keeps running.
+//! A token request runs in a task spawned on the runtime of the caller that needed it, never
+//! inside a caller's future: a caller that is dropped or times out does not cancel it, and
+//! every caller waiting on it gets the same outcome, the error included, through a `watch`
+//! channel. A panic in the request (in a [`TokenStore`] of the user's, say) becomes an error
+//! like any other. The task can still vanish without an answer, when its runtime shuts down;
+//! and its runtime can stop being driven (a `current_thread` runtime outside `block_on`). So a
+//! flight has a deadline, no caller waits for it past that, and a flight whose task is gone or
+//! whose deadline passed is replaced by the next caller that needs a token. The task holds only
+//! a weak reference to the cache, and dropping the cache aborts it: when the last layer and
+//! service are gone, nothing keeps running.
+//!
+//! [`TokenStore`]: crate::store::TokenStore
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use futures_util::FutureExt;
 use http::{HeaderValue, Uri};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -26,16 +36,18 @@ use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::origin::Origin;
-use crate::source::{Received, TokenSource};
+use crate::source::{Avoid, Received, TokenSource};
 use crate::stats::{Counters, Stats};
-use crate::token::{AccessToken, Freshness, LifetimePolicy};
+use crate::token::{later, AccessToken, Freshness, LifetimePolicy};
 
 /// What a token request ends with; every waiter gets a clone.
 pub(crate) type Outcome = Result<Arc<AccessToken>, TokenError>;
 
+/// How many flights one caller starts or joins before giving up: more than one only when a
+/// flight's task vanished, which happens when its runtime is shutting down.
+const FLIGHTS_PER_CALLER: usize = 3;
+
 pub(crate) struct TokenCache {
-    /// Its key in [`LIVE_CACHES`].
-    id: u64,
     current: ArcSwapOption<AccessToken>,
     refresh: Mutex<Refresh>,
     source: Arc<TokenSource>,
@@ -50,61 +62,59 @@ pub(crate) struct TokenCache {
 #[derive(Default)]
 struct Refresh {
     in_flight: Option<Flight>,
+    /// Flights started so far; the latest one's number identifies it.
+    flights: u64,
     backoff: Backoff,
     /// The generation of the latest token received.
     generation: u64,
     last_invalidation: Option<Instant>,
+    /// The token the API rejected last, until a new one arrives: a store must not hand it back.
+    rejected: Option<HeaderValue>,
 }
 
 /// The token a request was sent with, to invalidate if the API rejects it.
-///
-/// Plain numbers, not an `Arc<TokenCache>`: cloning an `Arc` on every request would write its
-/// reference count, a cache line that every core sending requests would then take turns at.
-/// The rare `401` finds the cache in [`LIVE_CACHES`] instead.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct SentToken {
-    cache: u64,
+    cache: Arc<TokenCache>,
     generation: u64,
-}
-
-/// Every cache alive, by id.
-static LIVE_CACHES: Mutex<BTreeMap<u64, Weak<TokenCache>>> = Mutex::new(BTreeMap::new());
-static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
-
-fn live_caches() -> MutexGuard<'static, BTreeMap<u64, Weak<TokenCache>>> {
-    LIVE_CACHES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SentToken {
     /// The API answered `401`: drop this token unless a newer one replaced it already or one
     /// was dropped within `invalidation_interval`. Returns whether it was dropped, i.e. whether
     /// the next request will carry a different token.
-    pub(crate) fn rejected(self) -> bool {
-        // The registry's lock is released before the cache could be dropped (its `Drop`
-        // takes that lock too).
-        let cache = live_caches().get(&self.cache).and_then(Weak::upgrade);
-        cache.is_some_and(|cache| cache.invalidate(self.generation, Instant::now()))
+    pub(crate) fn rejected(&self) -> bool {
+        self.cache.invalidate(self.generation, Instant::now())
     }
 }
 
 /// The one token request in flight.
 struct Flight {
+    number: u64,
     outcome: watch::Receiver<Option<Outcome>>,
     task: AbortHandle,
+    /// Nobody waits for this flight past this instant.
+    deadline: Instant,
+}
+
+impl Flight {
+    /// Whether it can still answer in time: its task is running and its deadline ahead.
+    fn is_alive(&self, now: Instant) -> bool {
+        !self.task.is_finished() && now < self.deadline
+    }
 }
 
 /// What a caller that has no usable token should do.
 enum Next {
     /// A usable token appeared in the meantime.
     Use(Arc<AccessToken>),
-    /// Wait for the request in flight.
-    Wait(watch::Receiver<Option<Outcome>>),
+    /// Wait for the request in flight, until the deadline.
+    Wait(watch::Receiver<Option<Outcome>>, Instant),
 }
 
 impl TokenCache {
     pub(crate) fn new(config: &Config) -> Arc<Self> {
-        let cache = Arc::new(Self {
-            id: NEXT_CACHE_ID.fetch_add(1, Relaxed),
+        Arc::new(Self {
             current: ArcSwapOption::empty(),
             refresh: Mutex::default(),
             source: Arc::new(TokenSource::new(config)),
@@ -113,9 +123,7 @@ impl TokenCache {
             allowed_origins: config.allowed_origins.clone(),
             invalidation_interval: config.invalidation_interval,
             counters: Counters::default(),
-        });
-        live_caches().insert(cache.id, Arc::downgrade(&cache));
-        cache
+        })
     }
 
     pub(crate) fn token_url(&self) -> &str {
@@ -132,8 +140,6 @@ impl TokenCache {
     }
 
     /// Whether a request for `uri` may carry the token: yes, unless an allow-list excludes it.
-    /// Inlined into the caller's crate: without an allow-list it is one comparison.
-    #[inline]
     pub(crate) fn allows(&self, uri: &Uri) -> bool {
         self.allowed_origins.is_empty() || self.allowed_origins.iter().any(|o| o.matches(uri))
     }
@@ -142,42 +148,52 @@ impl TokenCache {
     /// also makes sure a background refresh is running. `None` means "wait for [`get`]".
     ///
     /// [`get`]: Self::get
-    #[inline]
     pub(crate) fn header(self: &Arc<Self>, now: Instant) -> Option<(HeaderValue, SentToken)> {
         self.with_usable(now, |token| self.outgoing(token))
     }
 
-    /// What a request carries of `token`: this thread's copy of its header, and the record of
-    /// which token it is.
-    #[inline]
-    pub(crate) fn outgoing(&self, token: &AccessToken) -> (HeaderValue, SentToken) {
-        let sent = SentToken { cache: self.id, generation: token.generation };
-        (token.header_for_this_thread().clone(), sent)
+    /// What a request carries of `token`: its header, and the record of which token it is.
+    pub(crate) fn outgoing(self: &Arc<Self>, token: &AccessToken) -> (HeaderValue, SentToken) {
+        let sent = SentToken { cache: Arc::clone(self), generation: token.generation };
+        (token.header_value().clone(), sent)
     }
 
     /// A usable token: the current one, or the outcome of the request in flight (started if
-    /// none is), or at once the last error while backing off after a failure.
+    /// none is), or at once the last error while backing off after a failure. Never waits
+    /// past the flight's deadline: `request_timeout`, plus the store's bounds with a store.
     pub(crate) async fn get(self: Arc<Self>) -> Outcome {
-        let now = Instant::now();
-        if let Some(token) = self.with_usable(now, Arc::clone) {
+        if let Some(token) = self.with_usable(Instant::now(), Arc::clone) {
             return Ok(token);
         }
-        let mut outcome = match self.join_or_start(now)? {
-            Next::Use(token) => return Ok(token),
-            Next::Wait(outcome) => outcome,
-        };
-        Counters::bump(&self.counters.requests_waited);
-        let result = outcome.wait_for(Option::is_some).await;
-        // The sender is gone without an answer only if the task was aborted or panicked.
-        result
-            .ok()
-            .and_then(|outcome| outcome.clone())
-            .unwrap_or_else(|| Err(TokenError::new(TokenErrorKind::Stopped)))
+        // Without a runtime there is no task to spawn and no timer to bound the wait.
+        if Handle::try_current().is_err() {
+            return Err(TokenError::new(TokenErrorKind::NoRuntime));
+        }
+        let mut waited = false;
+        for _ in 0..FLIGHTS_PER_CALLER {
+            let (mut outcome, deadline) = match self.join_or_start(Instant::now())? {
+                Next::Use(token) => return Ok(token),
+                Next::Wait(outcome, deadline) => (outcome, deadline),
+            };
+            if !std::mem::replace(&mut waited, true) {
+                Counters::bump(&self.counters.requests_waited);
+            }
+            let answer =
+                match tokio::time::timeout_at(deadline, outcome.wait_for(Option::is_some)).await {
+                    Ok(Ok(answer)) => answer.clone(),
+                    // The task is gone without an answer: the next round replaces the flight.
+                    Ok(Err(_)) => None,
+                    Err(_) => return Err(TokenError::new(TokenErrorKind::Timeout)),
+                };
+            if let Some(outcome) = answer {
+                return outcome;
+            }
+        }
+        Err(TokenError::new(TokenErrorKind::Stopped))
     }
 
     /// Applies `f` to the current token if it is usable at `now`, starting a background
     /// refresh if it is stale. One `ArcSwap` load; no lock, no reference count touched.
-    #[inline]
     fn with_usable<R>(
         self: &Arc<Self>,
         now: Instant,
@@ -204,13 +220,13 @@ impl TokenCache {
                 return Ok(Next::Use(token));
             }
         }
-        if let Some(flight) = &refresh.in_flight {
-            return Ok(Next::Wait(flight.outcome.clone()));
+        if let Some(flight) = refresh.in_flight.as_ref().filter(|f| f.is_alive(now)) {
+            return Ok(Next::Wait(flight.outcome.clone(), flight.deadline));
         }
         if let Some(error) = refresh.backoff.blocking(now) {
             return Err(error);
         }
-        Ok(Next::Wait(self.start(&mut refresh)))
+        self.start(&mut refresh, now).ok_or_else(|| TokenError::new(TokenErrorKind::NoRuntime))
     }
 
     /// Drops the current token if it is generation `generation` and no token was dropped
@@ -218,15 +234,22 @@ impl TokenCache {
     fn invalidate(&self, generation: u64, now: Instant) -> bool {
         let mut refresh = self.lock();
         let current = self.current.load();
-        if current.as_ref().is_none_or(|token| token.generation != generation) {
+        let Some(token) = current.as_ref().filter(|token| token.generation == generation) else {
             return false; // a late 401: the token it names is already gone
+        };
+        let too_soon = refresh
+            .last_invalidation
+            .is_some_and(|at| now.saturating_duration_since(at) < self.invalidation_interval);
+        if !too_soon {
+            refresh.last_invalidation = Some(now);
+            refresh.rejected = Some(token.header_value().clone());
+            self.current.store(None);
         }
-        if refresh.last_invalidation.is_some_and(|at| now < at + self.invalidation_interval) {
+        drop(refresh);
+        if too_soon {
             tracing::debug!(client_id = %self.client_id, "API rejected the token again; not invalidating it so soon");
             return false;
         }
-        refresh.last_invalidation = Some(now);
-        self.current.store(None);
         Counters::bump(&self.counters.invalidations);
         tracing::warn!(client_id = %self.client_id, generation, "API rejected the token (401); fetching a new one");
         true
@@ -235,46 +258,72 @@ impl TokenCache {
     fn refresh_in_background(self: &Arc<Self>, now: Instant) {
         // Contention means another caller is starting, joining or finishing a request right
         // now; any of those leaves a refresh running or a fresh token. No need to wait.
-        let Ok(mut refresh) = self.refresh.try_lock() else { return };
+        let mut refresh = match self.refresh.try_lock() {
+            Ok(refresh) => refresh,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         let still_stale = self
             .current
             .load()
             .as_deref()
             .is_some_and(|token| token.times.freshness(now) == Freshness::Stale);
-        if still_stale && refresh.in_flight.is_none() && refresh.backoff.blocking(now).is_none() {
-            tracing::debug!(client_id = %self.client_id, "token is stale; refreshing in the background");
-            self.start(&mut refresh);
+        let running = refresh.in_flight.as_ref().is_some_and(|flight| flight.is_alive(now));
+        if still_stale && !running && refresh.backoff.blocking(now).is_none() {
+            // Outside a runtime there is nothing to refresh with: the token serves until it
+            // is no longer usable, and then callers get `NoRuntime`.
+            self.start(&mut refresh, now);
         }
     }
 
-    /// Spawns the token request. Called with the lock held and nothing in flight.
-    fn start(self: &Arc<Self>, refresh: &mut Refresh) -> watch::Receiver<Option<Outcome>> {
+    /// Spawns a token request on the current runtime, in place of any flight that is gone or
+    /// late. Called with the lock held; `None` outside a runtime.
+    fn start(self: &Arc<Self>, refresh: &mut Refresh, now: Instant) -> Option<Next> {
+        let runtime = Handle::try_current().ok()?;
         let (sender, receiver) = watch::channel(None);
-        let cache = Arc::downgrade(self);
-        let source = Arc::clone(&self.source);
-        let current = self.current.load().as_ref().map(|token| token.header_value().clone());
-        let span = tracing::info_span!(
-            "token_request",
-            token_url = %source.url(),
-            client_id = %self.client_id,
-            outcome = tracing::field::Empty,
-            status = tracing::field::Empty,
-            lifetime_secs = tracing::field::Empty,
-        );
-        let task = tokio::spawn(fetch(cache, source, current, sender).instrument(span));
-        refresh.in_flight = Some(Flight { outcome: receiver.clone(), task: task.abort_handle() });
-        receiver
+        refresh.flights += 1;
+        let avoid = Avoid {
+            current: self.current.load().as_ref().map(|token| token.header_value().clone()),
+            rejected: refresh.rejected.clone(),
+        };
+        let task = runtime.spawn(fetch(Arc::downgrade(self), refresh.flights, avoid, sender));
+        let deadline = later(now, self.source.time_bound());
+        let flight = Flight {
+            number: refresh.flights,
+            outcome: receiver.clone(),
+            task: task.abort_handle(),
+            deadline,
+        };
+        if let Some(replaced) = refresh.in_flight.replace(flight) {
+            replaced.task.abort();
+        }
+        Some(Next::Wait(receiver, deadline))
     }
 
-    /// Publishes the result of a token request.
-    fn finish(&self, result: Result<Received, TokenError>) -> Outcome {
+    /// Publishes the result of flight `number`; `None` if that flight was replaced meanwhile.
+    fn finish(&self, number: u64, result: Result<Received, TokenError>) -> Option<Outcome> {
+        let now = Instant::now();
+        let result = result.and_then(|Received { response, sent }| {
+            let lifetime = self.policy.lifetime(response.expires_in);
+            let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
+            // An endpoint slower than the token's lifetime: the waiters cannot use it.
+            if times.freshness(now) == Freshness::Invalid {
+                return Err(TokenError::new(TokenErrorKind::ExpiredInTransit));
+            }
+            Ok((response, lifetime, times))
+        });
+        let jitter = fastrand::f64();
+
         let mut refresh = self.lock();
+        if refresh.in_flight.as_ref().map(|flight| flight.number) != Some(number) {
+            return None;
+        }
         refresh.in_flight = None;
-        match result {
-            Ok(Received { response, sent }) => {
-                let lifetime = self.policy.lifetime(response.expires_in);
-                let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
+        let outcome = match result {
+            Ok((response, lifetime, times)) => {
                 refresh.generation += 1;
+                refresh.rejected = None;
+                refresh.backoff.succeeded();
                 let token = Arc::new(AccessToken::new(
                     response.header,
                     response.token_type,
@@ -284,25 +333,28 @@ impl TokenCache {
                     refresh.generation,
                 ));
                 self.current.store(Some(Arc::clone(&token)));
-                refresh.backoff.succeeded();
+                Ok(token)
+            }
+            Err(error) => Err((refresh.backoff.failed(error.clone(), now, jitter), error)),
+        };
+        drop(refresh);
+
+        let span = tracing::Span::current();
+        Some(match outcome {
+            Ok(token) => {
                 Counters::bump(&self.counters.tokens_fetched);
-                let span = tracing::Span::current();
                 span.record("outcome", "ok");
-                span.record("lifetime_secs", lifetime.as_secs());
+                span.record("lifetime_secs", token.lifetime().as_secs());
                 tracing::debug!(scope = token.scope(), "token received");
                 Ok(token)
             }
-            Err(error) => {
-                let retry_in =
-                    refresh.backoff.failed(error.clone(), Instant::now(), fastrand::f64());
+            Err((retry_in, error)) => {
                 Counters::bump(&self.counters.token_request_failures);
-                let span = tracing::Span::current();
                 span.record("outcome", "error");
                 if let Some(status) = error.status() {
                     span.record("status", status.as_u16());
                 }
                 tracing::warn!(error = %error, class = ?error.class(), ?retry_in, "token request failed");
-                let now = Instant::now();
                 if let Some(token) = self.current.load().as_deref() {
                     if token.times.freshness(now) != Freshness::Invalid {
                         let usable_for = token.times.usable_until - now;
@@ -311,12 +363,10 @@ impl TokenCache {
                 }
                 Err(error)
             }
-        }
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Refresh> {
-        // Nothing panics while holding the lock, but if something did, the state is still
-        // consistent: every field is replaced whole.
         self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -325,18 +375,34 @@ impl TokenCache {
 /// cache weakly, so that dropping the last layer is not delayed by a request in flight.
 async fn fetch(
     cache: Weak<TokenCache>,
-    source: Arc<TokenSource>,
-    current: Option<HeaderValue>,
+    number: u64,
+    avoid: Avoid,
     outcome: watch::Sender<Option<Outcome>>,
 ) {
-    let result = source.fetch(current.as_ref()).await;
+    let Some((source, span)) = cache.upgrade().map(|cache| {
+        let span = tracing::info_span!(
+            "token_request",
+            token_url = %cache.source.url(),
+            client_id = %cache.client_id,
+            outcome = tracing::field::Empty,
+            status = tracing::field::Empty,
+            lifetime_secs = tracing::field::Empty,
+        );
+        (Arc::clone(&cache.source), span)
+    }) else {
+        return;
+    };
+    let request = AssertUnwindSafe(source.fetch(&avoid)).catch_unwind().instrument(span.clone());
+    let result = request.await.unwrap_or_else(|_| Err(TokenError::new(TokenErrorKind::Panicked)));
     let Some(cache) = cache.upgrade() else { return };
-    outcome.send_replace(Some(cache.finish(result)));
+    let _entered = span.enter();
+    if let Some(published) = cache.finish(number, result) {
+        outcome.send_replace(Some(published));
+    }
 }
 
 impl Drop for TokenCache {
     fn drop(&mut self) {
-        live_caches().remove(&self.id);
         let refresh = self.refresh.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(flight) = refresh.in_flight.take() {
             flight.task.abort();
@@ -358,9 +424,19 @@ mod tests {
 
     /// Stores a token as a finished token request would.
     fn receive(cache: &TokenCache, token: &str) -> Arc<AccessToken> {
+        let number = {
+            let mut refresh = cache.lock();
+            refresh.flights += 1;
+            let task = tokio::spawn(async {}).abort_handle();
+            let (_, outcome) = watch::channel(None);
+            let deadline = Instant::now();
+            refresh.in_flight = Some(Flight { number: refresh.flights, outcome, task, deadline });
+            refresh.flights
+        };
         let body = format!(r#"{{"access_token":"{token}","expires_in":3600}}"#);
         let response = response::parse(StatusCode::OK, None, body.as_bytes()).unwrap();
-        cache.finish(Ok(Received { response, sent: Instant::now() })).unwrap()
+        let received = Received { response, sent: Instant::now() };
+        cache.finish(number, Ok(received)).unwrap().unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -386,15 +462,22 @@ mod tests {
         assert!(cache.outgoing(&second).1.rejected());
     }
 
-    #[tokio::test]
-    async fn a_401_after_the_cache_is_gone_does_nothing_and_the_cache_leaves_no_entry() {
+    #[tokio::test(start_paused = true)]
+    async fn the_result_of_a_replaced_flight_is_not_published() {
         let cache = cache();
-        let token = receive(&cache, "first");
-        let sent = cache.outgoing(&token).1;
-        let id = cache.id;
-        assert!(live_caches().contains_key(&id));
-        drop(cache);
-        assert!(!live_caches().contains_key(&id));
-        assert!(!sent.rejected());
+        receive(&cache, "first");
+        let body = r#"{"access_token":"late","expires_in":3600}"#;
+        let response = response::parse(StatusCode::OK, None, body.as_bytes()).unwrap();
+        let late = Received { response, sent: Instant::now() };
+        assert!(cache.finish(0, Ok(late)).is_none());
+        assert_eq!(cache.current.load_full().unwrap().secret(), "first");
+    }
+
+    #[test]
+    fn outside_a_runtime_the_cache_answers_with_an_error_and_stays_usable() {
+        let cache = cache();
+        let error = futures_util::FutureExt::now_or_never(Arc::clone(&cache).get());
+        assert_eq!(error.unwrap().unwrap_err().kind(), TokenErrorKind::NoRuntime);
+        assert!(cache.lock().in_flight.is_none());
     }
 }

@@ -891,7 +891,11 @@ mod tests {
             ) -> crate::store::StoreFuture<'a, bool> {
                 Box::pin(async { Ok(false) })
             }
-            fn unlock<'a>(&'a self, _: &'a str, _: &'a str) -> crate::store::StoreFuture<'a, ()> {
+            fn remove_if_equal<'a>(
+                &'a self,
+                _: &'a str,
+                _: &'a [u8],
+            ) -> crate::store::StoreFuture<'a, ()> {
                 Box::pin(async { Ok(()) })
             }
         }

@@ -92,6 +92,10 @@ impl TokenEndpoint {
         &self.url
     }
 
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sends one token request and reads its answer, all within the request timeout.
     pub(crate) async fn request(&self) -> Result<TokenResponse, TokenError> {
         tokio::time::timeout(self.timeout, self.exchange())
@@ -112,13 +116,21 @@ impl TokenEndpoint {
         let mut response = request.send().await.map_err(|e| self.network_error(e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers(), SystemTime::now());
-        if response.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        // An error answer is classified by its status, whatever its size: read what fits of
+        // its body. Only a success body must be whole.
+        let whole = status.is_success();
+        if whole && response.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
             return Err(TokenError::new(TokenErrorKind::BodyTooLarge));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.network_error(e))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(TokenError::new(TokenErrorKind::BodyTooLarge));
+            let room = MAX_BODY_BYTES - body.len();
+            if chunk.len() > room {
+                if whole {
+                    return Err(TokenError::new(TokenErrorKind::BodyTooLarge));
+                }
+                body.extend_from_slice(&chunk[..room]);
+                break;
             }
             body.extend_from_slice(&chunk);
         }

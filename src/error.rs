@@ -89,15 +89,25 @@ pub enum TokenErrorKind {
     BodyTooLarge,
     /// The response has no `access_token`, or it is empty.
     MissingAccessToken,
-    /// The `access_token` cannot be sent in a header (control characters, spaces, non-ASCII).
+    /// The `access_token` cannot be sent in a header (control characters, spaces, non-ASCII),
+    /// or is longer than 8 KiB, which most servers refuse in a header.
     InvalidAccessToken,
     /// The `token_type` is not a bearer type.
     UnsupportedTokenType,
     /// The `expires_in` is not a positive number of seconds.
     InvalidExpiresIn,
-    /// The background task fetching the token ended without an answer (it panicked or its
-    /// runtime shut down).
+    /// The token requests this caller started or joined all ended without an answer: their
+    /// runtime was shutting down. Only seen while a runtime shuts down; the next caller on a
+    /// live runtime starts a new request.
     Stopped,
+    /// A token request panicked (in a token store of yours, for instance). Retried after the transient backoff, like any failure.
+    Panicked,
+    /// A token is needed but there is no Tokio runtime to request it on: the token request
+    /// runs in a task on the caller's runtime. Call from within a Tokio runtime.
+    NoRuntime,
+    /// The token was no longer usable when its response arrived: the token endpoint took
+    /// longer to answer than the token's lifetime (less `expiry_margin`).
+    ExpiredInTransit,
     /// The client assertion (`private_key_jwt`, `client_secret_jwt`) could not be signed; no
     /// request was sent.
     ClientAssertion,
@@ -188,7 +198,9 @@ impl TokenError {
     pub fn class(&self) -> ErrorClass {
         use TokenErrorKind::*;
         match self.inner.kind {
-            Connect | Transport | Timeout | Stopped => ErrorClass::Transient,
+            Connect | Transport | Timeout | Stopped | Panicked | ExpiredInTransit => {
+                ErrorClass::Transient
+            }
             ErrorResponse => match self.inner.status {
                 Some(s) if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                     ErrorClass::Transient
@@ -199,6 +211,8 @@ impl TokenError {
             | UnsupportedTokenType | InvalidExpiresIn => ErrorClass::Rejected,
             // A key that cannot sign will not sign on the next try either.
             ClientAssertion => ErrorClass::Rejected,
+            // Calling again from the same place will not bring a runtime.
+            NoRuntime => ErrorClass::Rejected,
         }
     }
 
@@ -267,13 +281,23 @@ impl fmt::Display for TokenError {
             MissingAccessToken => f.write_str("token response has no access_token")?,
             InvalidAccessToken => f.write_str(
                 "token response access_token is not usable in a header \
-                 (it must be printable ASCII without spaces)",
+                 (it must be printable ASCII without spaces, at most 8 KiB)",
             )?,
             UnsupportedTokenType => {
                 write!(f, "token response has unsupported token_type {detail}")?
             }
             InvalidExpiresIn => write!(f, "token response has invalid expires_in {detail}")?,
-            Stopped => f.write_str("token refresh task stopped without an answer")?,
+            Stopped => {
+                f.write_str("token request stopped without an answer: its runtime shut down")?
+            }
+            Panicked => f.write_str("token request panicked")?,
+            NoRuntime => {
+                f.write_str("no Tokio runtime: a token request must be made from within one")?
+            }
+            ExpiredInTransit => f.write_str(
+                "token expired before its response arrived: the token endpoint answered slower \
+                 than the token's lifetime",
+            )?,
             ClientAssertion => write!(f, "could not sign the client assertion: {detail}")?,
         }
         // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping

@@ -59,8 +59,7 @@
 //! # Layout
 //!
 //! [`config`](Config) holds the settings and their defaults; the token lifecycle (fresh, stale,
-//! invalid) lives in `token.rs`, the single flight in `cache.rs`, the per-core copies of the
-//! header that keep cores from contending in `stripe.rs`, the request and response in
+//! invalid) lives in `token.rs`, the single flight in `cache.rs`, the request and response in
 //! `endpoint.rs` and `response.rs`, the backoff in `backoff.rs`. [`Settings`] and
 //! [`Config::from_env`] read the configuration from a file or the environment, and
 //! [`ServiceBuilderExt`] adds `.client_credentials(config)` to `ServiceBuilder`.
@@ -88,7 +87,6 @@ mod source;
 mod stats;
 #[cfg(feature = "store")]
 pub mod store;
-mod stripe;
 mod tls;
 mod token;
 mod unauthorized;

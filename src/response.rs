@@ -19,6 +19,10 @@ use crate::token::LIFETIME_CEILING;
 /// How much text from the network an error may quote.
 const EXCERPT_CHARS: usize = 200;
 
+/// The longest token accepted: most servers refuse a header line longer than 8 KiB (nginx and
+/// Apache by default), so a longer token would fail at every API.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
 /// A usable token response, validated.
 #[derive(Debug)]
 pub(crate) struct TokenResponse {
@@ -123,7 +127,7 @@ fn bearer_header(access_token: Option<Value>) -> Result<HeaderValue, TokenError>
     };
     // RFC 6750's b64token is narrower; real servers issue JWTs and opaque strings that fit
     // this. What matters for safety is that nothing can end or split the header.
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+    if token.len() > MAX_TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(TokenError::new(TokenErrorKind::InvalidAccessToken));
     }
     let mut header = HeaderValue::try_from(format!("Bearer {token}"))

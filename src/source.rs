@@ -3,6 +3,8 @@
 //!
 //! [`TokenStore`]: crate::store::TokenStore
 
+use std::time::Duration;
+
 use http::HeaderValue;
 use tokio::time::Instant;
 use url::Url;
@@ -16,6 +18,15 @@ use crate::response::TokenResponse;
 pub(crate) struct Received {
     pub(crate) response: TokenResponse,
     pub(crate) sent: Instant,
+}
+
+/// Tokens a fetch must not hand back, though a store may still hold them.
+#[derive(Default)]
+pub(crate) struct Avoid {
+    /// The token the cache holds: a refresh wants a newer one.
+    pub(crate) current: Option<HeaderValue>,
+    /// The token the API rejected: no replica may take it again.
+    pub(crate) rejected: Option<HeaderValue>,
 }
 
 pub(crate) struct TokenSource {
@@ -37,16 +48,23 @@ impl TokenSource {
         self.endpoint.url()
     }
 
-    /// A new token, other than `current` (the one the cache holds now, if any).
-    pub(crate) async fn fetch(
-        &self,
-        current: Option<&HeaderValue>,
-    ) -> Result<Received, TokenError> {
+    /// The longest a [`fetch`](Self::fetch) takes: the request timeout, or with a store the
+    /// bound of its protocol.
+    pub(crate) fn time_bound(&self) -> Duration {
         #[cfg(feature = "store")]
         if let Some(shared) = &self.shared {
-            return shared.fetch(&self.endpoint, current).await;
+            return shared.time_bound();
         }
-        let _ = current; // only a store can hand back the token we already hold
+        self.endpoint.timeout()
+    }
+
+    /// A new token, none of those in `avoid`.
+    pub(crate) async fn fetch(&self, avoid: &Avoid) -> Result<Received, TokenError> {
+        #[cfg(feature = "store")]
+        if let Some(shared) = &self.shared {
+            return shared.fetch(&self.endpoint, avoid).await;
+        }
+        let _ = avoid; // only a store can hand back a token we have seen
         let sent = Instant::now();
         self.endpoint.request().await.map(|response| Received { response, sent })
     }

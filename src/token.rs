@@ -23,11 +23,16 @@ use http::HeaderValue;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::stripe::Stripes;
 
 /// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
 /// "long-lived", near enough that instant arithmetic cannot overflow.
 pub(crate) const LIFETIME_CEILING: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `now + after`, with `after` capped at [`LIFETIME_CEILING`]: a deadline from any setting,
+/// `Duration::MAX` included, without overflow.
+pub(crate) fn later(now: Instant, after: Duration) -> Instant {
+    now + after.min(LIFETIME_CEILING)
+}
 
 /// An access token from the token endpoint, ready to send.
 ///
@@ -44,8 +49,6 @@ pub struct AccessToken {
     /// Which token of this cache it is (1, 2, ...): a `401` invalidates only the token that
     /// was sent, never a newer one.
     pub(crate) generation: u64,
-    /// What requests clone: a copy of `header` per core.
-    stripes: Stripes,
 }
 
 /// When a token stops being fresh, and when it stops being usable.
@@ -124,14 +127,7 @@ impl AccessToken {
         times: Lifecycle,
         generation: u64,
     ) -> Self {
-        let stripes = Stripes::new(&header);
-        Self { header, token_type, scope, lifetime, times, generation, stripes }
-    }
-
-    /// The header for a request sent from the current thread: `header_value`, under a
-    /// reference count that no other core writes.
-    pub(crate) fn header_for_this_thread(&self) -> &HeaderValue {
-        self.stripes.current()
+        Self { header, token_type, scope, lifetime, times, generation }
     }
 
     /// The token itself, for code that sends it some other way than our layer. Keep it out of

@@ -4,9 +4,17 @@
 //! A [`TokenStore`] holds opaque bytes under a key, with a time to live, and a lock; this crate
 //! does the rest. When a replica needs a token (cold, stale or invalid), it reads the store
 //! first and takes a fresh token another replica left there. Otherwise it tries the lock: the
-//! winner asks the token endpoint and writes the token for the others, who wait for it (at most
-//! `request_timeout`, then ask themselves). The local cache stays in front: the hot path never
-//! touches the store.
+//! winner asks the token endpoint and writes the token for the others, who wait for it: until it
+//! appears, until the lock is released without one (the winner failed) or holds a value they
+//! cannot open (a replica on another key), or for at most `request_timeout`; then they ask
+//! themselves. The local cache stays in front: the hot path never touches the store.
+//!
+//! - **A rejected token leaves the store**: when the API answers `401` to a token, the next
+//!   fetch deletes it from the store (compare and delete of that exact value, so a newer token
+//!   another replica wrote stays) and never takes it again; the new request carries a new token.
+//! - **Bounded**: a fetch through the store takes at most `2 × request_timeout + 2.5 s` (waiting
+//!   for the replica that holds the lock, our own request, five store operations of at most
+//!   500 ms), and no caller waits longer.
 //!
 //! - **Keys** name what identifies a token (token URL, client id, auth method, sorted scopes,
 //!   audience, resources, parameters) as a SHA-256 digest; never the secret.
@@ -57,6 +65,8 @@ pub trait TokenStore: fmt::Debug + Send + Sync + 'static {
     fn try_lock<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration)
         -> StoreFuture<'a, bool>;
 
-    /// Releases the lock `key` if `owner` still holds it (compare and delete, atomically).
-    fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;
+    /// Deletes `key` if its value is exactly `value`, atomically (compare and delete): to
+    /// release a lock that `value` still holds, and to take out a token the API rejected
+    /// unless another replica replaced it already.
+    fn remove_if_equal<'a>(&'a self, key: &'a str, value: &'a [u8]) -> StoreFuture<'a, ()>;
 }

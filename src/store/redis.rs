@@ -13,9 +13,9 @@ use crate::error::ConfigError;
 /// How long to wait for Redis to connect or answer; the store's callers wait no longer anyway.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Deletes the lock only if it still holds our mark, so that a lock that expired and was
-/// taken by another replica is left alone.
-const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then
+/// Deletes a key only if it still holds the given value: a lock that expired and was taken by
+/// another replica, or a token another replica replaced, is left alone.
+const REMOVE_IF_EQUAL: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then
     return redis.call("DEL", KEYS[1])
 end
 return 0"#;
@@ -42,7 +42,7 @@ pub struct RedisStore {
     client: Client,
     prefix: String,
     connection: OnceCell<ConnectionManager>,
-    unlock: Script,
+    remove_if_equal: Script,
 }
 
 impl RedisStore {
@@ -59,7 +59,7 @@ impl RedisStore {
             client,
             prefix: "tower-client-credentials:".to_owned(),
             connection: OnceCell::new(),
-            unlock: Script::new(UNLOCK),
+            remove_if_equal: Script::new(REMOVE_IF_EQUAL),
         })
     }
 
@@ -99,12 +99,11 @@ impl TokenStore for RedisStore {
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection().await?;
-            let ttl_ms = ttl.as_millis().max(1) as u64;
             redis::cmd("SET")
                 .arg(self.key(key))
                 .arg(value)
                 .arg("PX")
-                .arg(ttl_ms)
+                .arg(millis(ttl))
                 .query_async::<()>(&mut connection)
                 .await?;
             Ok(())
@@ -119,26 +118,31 @@ impl TokenStore for RedisStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut connection = self.connection().await?;
-            let ttl_ms = ttl.as_millis().max(1) as u64;
             let taken: Option<String> = redis::cmd("SET")
                 .arg(self.key(key))
                 .arg(owner)
                 .arg("NX")
                 .arg("PX")
-                .arg(ttl_ms)
+                .arg(millis(ttl))
                 .query_async(&mut connection)
                 .await?;
             Ok(taken.is_some())
         })
     }
 
-    fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+    fn remove_if_equal<'a>(&'a self, key: &'a str, value: &'a [u8]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection().await?;
-            self.unlock.key(self.key(key)).arg(owner).invoke_async::<i64>(&mut connection).await?;
+            let mut invocation = self.remove_if_equal.key(self.key(key));
+            invocation.arg(value).invoke_async::<i64>(&mut connection).await?;
             Ok(())
         })
     }
+}
+
+/// `PX` in whole milliseconds: at least one, and no more than Redis takes.
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, i64::MAX as u64 / 2)
 }
 
 impl fmt::Debug for RedisStore {

@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderValue;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -15,11 +14,14 @@ use crate::config::Config;
 use crate::endpoint::TokenEndpoint;
 use crate::error::TokenError;
 use crate::response;
-use crate::source::Received;
-use crate::token::{Freshness, LifetimePolicy};
+use crate::source::{Avoid, Received};
+use crate::token::{Freshness, LifetimePolicy, LIFETIME_CEILING};
 
 /// No store operation may take longer: a hung store must not stall token requests.
 const STORE_TIMEOUT: Duration = Duration::from_millis(500);
+/// The store operations of one fetch, besides polling while another replica asks: read, lock,
+/// read again, write, unlock.
+const STORE_OPERATIONS: u32 = 5;
 /// How often a replica waiting for another's token looks for it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Store trouble is logged at most this often.
@@ -34,6 +36,16 @@ pub(crate) struct SharedTokens {
     policy: LifetimePolicy,
     request_timeout: Duration,
     last_warning: Mutex<Option<Instant>>,
+}
+
+/// What the store holds for this cache.
+enum Stored {
+    /// A token to take.
+    Usable(Received),
+    /// A value that does not open: sealed by a replica with another key (or tampered with).
+    Unreadable,
+    /// Nothing we may take: no value, an expired or stale token, or one in [`Avoid`].
+    Nothing,
 }
 
 impl SharedTokens {
@@ -55,47 +67,72 @@ impl SharedTokens {
         })
     }
 
-    /// A token for this replica: another replica's, if a fresh one is in the store and is not
-    /// `current` (the token we hold already); otherwise one from the endpoint, fetched by
-    /// whichever replica takes the lock.
+    /// The longest [`fetch`](Self::fetch) takes: waiting for the replica that holds the lock,
+    /// then a request of our own, and each store operation at most once.
+    pub(crate) fn time_bound(&self) -> Duration {
+        let operations = STORE_TIMEOUT * STORE_OPERATIONS;
+        self.request_timeout.saturating_mul(2).saturating_add(operations)
+    }
+
+    /// A token for this replica: another replica's, if a fresh one not in `avoid` is in the
+    /// store; otherwise one from the endpoint, fetched by whichever replica takes the lock.
     pub(crate) async fn fetch(
         &self,
         endpoint: &TokenEndpoint,
-        current: Option<&HeaderValue>,
+        avoid: &Avoid,
     ) -> Result<Received, TokenError> {
-        if let Some(shared) = self.fresh_in_store(current).await {
+        if let Stored::Usable(shared) = self.read(avoid).await {
             return Ok(shared);
         }
         let owner = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         // Held until our request ends; if we crash, it expires about when a request would have.
-        let lock_ttl = self.request_timeout + Duration::from_secs(1);
+        let lock_ttl = self.request_timeout.saturating_add(Duration::from_secs(1));
+        let lock_ttl = lock_ttl.min(LIFETIME_CEILING);
         match self
             .within_timeout("lock", self.store.try_lock(&self.lock_key, &owner, lock_ttl))
             .await
         {
             Some(true) => {
                 // Look again: a replica may have shared its token between our read and our lock.
-                let received = match self.fresh_in_store(current).await {
-                    Some(shared) => Ok(shared),
-                    None => self.fetch_and_share(endpoint).await,
+                let received = match self.read(avoid).await {
+                    Stored::Usable(shared) => Ok(shared),
+                    Stored::Unreadable | Stored::Nothing => self.fetch_and_share(endpoint).await,
                 };
-                self.within_timeout("unlock", self.store.unlock(&self.lock_key, &owner)).await;
+                let unlock = self.store.remove_if_equal(&self.lock_key, owner.as_bytes());
+                self.within_timeout("unlock", unlock).await;
                 received
             }
-            Some(false) => {
-                // Another replica is asking; its token should appear within a request's time.
-                let deadline = Instant::now() + self.request_timeout;
-                while Instant::now() < deadline {
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                    if let Some(shared) = self.fresh_in_store(current).await {
-                        return Ok(shared);
-                    }
-                }
-                tracing::debug!("no token from the replica holding the lock; fetching our own");
-                self.fetch_and_share(endpoint).await
-            }
+            Some(false) => match self.wait_for_holder(avoid).await {
+                Some(shared) => Ok(shared),
+                None => self.fetch_and_share(endpoint).await,
+            },
             None => self.fetch_and_share(endpoint).await,
         }
+    }
+
+    /// Waits for the replica that holds the lock to share its token: `None` as soon as it is
+    /// clear that no token for us is coming (the lock is gone without one, or the store holds
+    /// a value we cannot open), or after `request_timeout`.
+    async fn wait_for_holder(&self, avoid: &Avoid) -> Option<Received> {
+        let wait = async {
+            loop {
+                tokio::time::sleep(POLL_INTERVAL).await;
+                // The lock first: the holder writes its token before it unlocks, so a token
+                // shared before the lock went is found by the read after.
+                let lock = self.within_timeout("read", self.store.get(&self.lock_key)).await;
+                match self.read(avoid).await {
+                    Stored::Usable(shared) => return Some(shared),
+                    Stored::Unreadable => return None,
+                    Stored::Nothing if matches!(lock, Some(None)) => return None,
+                    Stored::Nothing => {}
+                }
+            }
+        };
+        let shared = tokio::time::timeout(self.request_timeout, wait).await.ok().flatten();
+        if shared.is_none() {
+            tracing::debug!("no token from the replica holding the lock; fetching our own");
+        }
+        shared
     }
 
     async fn fetch_and_share(&self, endpoint: &TokenEndpoint) -> Result<Received, TokenError> {
@@ -118,20 +155,31 @@ impl SharedTokens {
         Ok(Received { response, sent })
     }
 
-    /// The stored token, if it is fresh by this replica's settings and not `current`.
-    async fn fresh_in_store(&self, current: Option<&HeaderValue>) -> Option<Received> {
-        let sealed = self.within_timeout("read", self.store.get(&self.token_key)).await??;
+    /// What the store holds, and whether we may take it: a token fresh by this replica's
+    /// settings and not in `avoid`. A token the API rejected is deleted from the store, unless
+    /// another replica replaced it meanwhile.
+    async fn read(&self, avoid: &Avoid) -> Stored {
+        let Some(Some(sealed)) = self.within_timeout("read", self.store.get(&self.token_key)).await
+        else {
+            return Stored::Nothing;
+        };
         let Some(stored) = self.sealer.open(&sealed) else {
             self.warn("the stored token does not open (tampered, or sealed with another key)");
-            return None;
+            return Stored::Unreadable;
         };
-        let received = to_local(stored)?;
-        if current == Some(&received.response.header) {
-            return None;
+        let Some(received) = to_local(stored) else { return Stored::Nothing };
+        let header = Some(&received.response.header);
+        if avoid.rejected.as_ref() == header {
+            let remove = self.store.remove_if_equal(&self.token_key, &sealed);
+            self.within_timeout("remove", remove).await;
+            return Stored::Nothing;
         }
-        let lifetime = received.response.expires_in?;
+        let Some(lifetime) = received.response.expires_in else { return Stored::Nothing };
         let times = self.policy.lifecycle(received.sent, lifetime, 0.0);
-        (times.freshness(Instant::now()) == Freshness::Fresh).then_some(received)
+        if avoid.current.as_ref() == header || times.freshness(Instant::now()) != Freshness::Fresh {
+            return Stored::Nothing;
+        }
+        Stored::Usable(received)
     }
 
     /// Runs a store operation; a failure or a timeout is logged and becomes `None`.
