@@ -480,4 +480,43 @@ mod tests {
         assert_eq!(error.unwrap().unwrap_err().kind(), TokenErrorKind::NoRuntime);
         assert!(cache.lock().in_flight.is_none());
     }
+
+    /// A token that went stale a second ago and is usable for an hour.
+    fn store_stale(cache: &TokenCache) {
+        let now = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let times = crate::token::Lifecycle {
+            refresh_at: now - Duration::from_secs(1),
+            usable_until: now + hour,
+            expires_at: now + hour,
+        };
+        let header = HeaderValue::from_static("Bearer stale");
+        let token = AccessToken::new(header, "Bearer".into(), None, hour, times, 1);
+        cache.current.store(Some(Arc::new(token)));
+    }
+
+    #[test]
+    fn outside_a_runtime_a_stale_token_is_sent_without_a_refresh() {
+        let cache = cache();
+        store_stale(&cache);
+        let (header, _) = cache.header(Instant::now()).expect("the stale token still serves");
+        assert_eq!(header, "Bearer stale");
+        assert!(cache.lock().in_flight.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_lock_does_not_stop_background_refresh() {
+        let cache = cache();
+        store_stale(&cache);
+        std::thread::scope(|scope| {
+            let poisoner = scope.spawn(|| {
+                let _refresh = cache.refresh.lock().unwrap();
+                panic!("a panic while holding the lock");
+            });
+            assert!(poisoner.join().is_err());
+        });
+        assert!(cache.refresh.is_poisoned());
+        assert!(cache.header(Instant::now()).is_some());
+        assert!(cache.lock().in_flight.is_some(), "the stale token started a refresh");
+    }
 }
