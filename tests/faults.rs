@@ -12,7 +12,7 @@ use common::{api_client, get, raw_token_server, ApiServer, Reply, TokenServer};
 use tokio::net::TcpListener;
 use tokio::time::{advance, Instant};
 use tower_client_credentials::{
-    ClientCredentialsLayer, Config, ErrorClass, TokenError, TokenErrorKind,
+    AuthMethod, ClientCredentialsLayer, Config, ErrorClass, TokenError, TokenErrorKind,
 };
 
 fn layer_for(tokens: &TokenServer) -> ClientCredentialsLayer {
@@ -189,6 +189,85 @@ async fn a_2_mib_body_is_not_read_past_the_cap() {
         assert_eq!(error.kind(), TokenErrorKind::BodyTooLarge, "chunked: {chunked}");
         assert_eq!(error.class(), ErrorClass::Rejected);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_error_body_keeps_its_status_and_retry_after() {
+    let big = "x".repeat(2 * 1024 * 1024);
+    for chunked in [false, true] {
+        for status in [503, 429] {
+            let reply = Reply {
+                chunked,
+                headers: vec![("retry-after", "7".into())],
+                ..Reply::json(status, big.clone())
+            };
+            let tokens = TokenServer::start_with(move |_| reply.clone()).await;
+            let layer = layer_for(&tokens);
+            let error = layer.token().await.unwrap_err();
+            let case = format!("status {status}, chunked: {chunked}");
+            assert_eq!(error.kind(), TokenErrorKind::ErrorResponse, "{case}");
+            assert_eq!(error.status().map(|s| s.as_u16()), Some(status), "{case}");
+            assert_eq!(error.class(), ErrorClass::Transient, "{case}");
+            assert_eq!(error.retry_after(), Some(Duration::from_secs(7)), "{case}");
+            assert!(error.to_string().chars().count() < 300, "{case}");
+            // `Retry-After`, not the rejection backoff, says when to ask again.
+            advance(Duration::from_secs(7)).await;
+            assert!(layer.token().await.is_err());
+            assert_eq!(tokens.count(), 2, "{case}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_that_expires_before_its_answer_arrives_is_not_handed_out() {
+    // The endpoint takes 20 s to hand out a 10 s token.
+    let tokens = TokenServer::start_with(|n| match n {
+        1 => Reply { delay: Duration::from_secs(20), ..Reply::token(1, 10) },
+        n => Reply::token(n, 100),
+    })
+    .await;
+    let config = tokens.windowed_config().request_timeout(Duration::from_secs(60)).build();
+    let layer = ClientCredentialsLayer::new(config.unwrap());
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let layer = layer.clone();
+            tokio::spawn(async move { layer.token().await })
+        })
+        .collect();
+    for waiter in waiters {
+        let error = waiter.await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), TokenErrorKind::ExpiredInTransit);
+        assert_eq!(error.class(), ErrorClass::Transient);
+    }
+    assert_eq!(tokens.count(), 1);
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(layer.token().await.unwrap().secret(), "token-2");
+}
+
+#[tokio::test]
+async fn a_token_longer_than_8_kib_is_refused() {
+    let body = format!(r#"{{"access_token":"{}","expires_in":3600}}"#, "a".repeat(100 * 1024));
+    let (error, count) = one_error(Reply::json(200, body)).await;
+    assert_eq!(error.kind(), TokenErrorKind::InvalidAccessToken);
+    assert_eq!(count, 1);
+    let fits = format!(r#"{{"access_token":"{}","expires_in":3600}}"#, "a".repeat(8 * 1024));
+    let tokens = TokenServer::start_with(move |_| Reply::json(200, fits.clone())).await;
+    assert_eq!(layer_for(&tokens).token().await.unwrap().secret().len(), 8 * 1024);
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_token_endpoint_is_not_followed() {
+    let elsewhere = TokenServer::start().await;
+    let location = elsewhere.url.clone();
+    let tokens = TokenServer::start_with(move |_| Reply {
+        headers: vec![("location", location.clone())],
+        ..Reply::json(307, "")
+    })
+    .await;
+    let config = tokens.config().auth_method(AuthMethod::ClientSecretPost).build().unwrap();
+    let error = ClientCredentialsLayer::new(config).token().await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(307));
+    assert_eq!(elsewhere.count(), 0, "the form, and the secret in it, went nowhere else");
 }
 
 #[tokio::test]
