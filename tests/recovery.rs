@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{api_client, get, ApiServer, Reply, TokenServer};
+use common::{api_client, get, jump, ApiServer, Reply, TokenServer};
 use futures_util::FutureExt;
 use tokio::runtime::{Builder, Runtime};
 use tower::{service_fn, Layer, ServiceExt};
@@ -46,13 +46,6 @@ impl Servers {
 
 fn runtime() -> Runtime {
     Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-/// Moves the current runtime's clock `by` ahead, then lets real time run again.
-async fn jump(by: Duration) {
-    tokio::time::pause();
-    tokio::time::advance(by).await;
-    tokio::time::resume();
 }
 
 /// Runs `future` on a runtime of its own until `started` says the token server has it, then

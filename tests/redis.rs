@@ -10,9 +10,11 @@ use std::net::{TcpListener as StdListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Reply, TokenServer, CLIENT_ID, CLIENT_SECRET};
-use tower_client_credentials::store::RedisStore;
-use tower_client_credentials::{ClientCredentialsLayer, Config};
+use common::{api_client, jump, ApiServer, Reply, TokenServer, CLIENT_ID, CLIENT_SECRET};
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use tower_client_credentials::store::{RedisStore, StoreFuture, TokenStore};
+use tower_client_credentials::{ClientCredentialsLayer, Config, ErrorClass, TokenErrorKind};
 
 /// A `redis-server` on a free loopback port, killed on drop.
 struct RedisServer {
@@ -299,4 +301,152 @@ async fn unreadable_values_are_misses_and_values_hold_no_secret_or_token() {
         let token = shared_layer(&tokens, &redis, secret).token().await.unwrap();
         assert_eq!(token.secret(), format!("token-{}", n + 2), "{case}: fetched its own");
     }
+}
+
+/// How many `SET` commands the server has run: each lock attempt is one.
+async fn sets_run(connection: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String =
+        redis::cmd("INFO").arg("commandstats").query_async(connection).await.unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_set:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// Waits (bounded) until Redis has run `n` `SET`s.
+async fn until_sets(redis: &RedisServer, n: u64) {
+    let mut connection = redis.connection().await;
+    for _ in 0..1_000 {
+        if sets_run(&mut connection).await >= n {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("Redis never ran {n} SETs");
+}
+
+fn patient_layer(
+    tokens: &TokenServer,
+    redis: &RedisServer,
+    secret: &str,
+) -> ClientCredentialsLayer {
+    let config = Config::builder(&tokens.url, CLIENT_ID, secret)
+        .request_timeout(Duration::from_secs(30))
+        .store(RedisStore::new(&redis.url()).unwrap().prefix("test:"))
+        .build()
+        .unwrap();
+    ClientCredentialsLayer::new(config)
+}
+
+/// Far less than `patient_layer`'s `request_timeout`: waiting out the lock would take longer.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_api_rejected_is_never_taken_from_the_store_again() {
+    use tower::retry::RetryLayer;
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_client_credentials::RetryUnauthorized;
+
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start().await;
+    let api = ApiServer::start_rejecting(|auth| auth == "Bearer token-1").await;
+    let replica = shared_layer(&tokens, &redis, CLIENT_SECRET);
+    let service = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryUnauthorized::new()))
+        .service(api_client(&replica));
+    let request = http::Request::get(&api.url).body(Empty::<Bytes>::new()).unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200, "the resend carried a new token");
+    assert_eq!(api.seen(), [Some("Bearer token-1".into()), Some("Bearer token-2".into())]);
+
+    // Another replica, cold, finds the new token in Redis, not the rejected one.
+    let other = shared_layer(&tokens, &redis, CLIENT_SECRET);
+    assert_eq!(other.token().await.unwrap().secret(), "token-2");
+    assert_eq!(tokens.count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_waiting_on_the_lock_learns_at_once_that_the_holder_failed() {
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start_with(|_| Reply::json(503, "down")).await;
+    tokens.hold();
+    let holder = patient_layer(&tokens, &redis, CLIENT_SECRET);
+    let holding = tokio::spawn(async move { holder.token().await });
+    tokens.wait_for_count(1).await; // it holds the lock, its request held
+    let waiter = patient_layer(&tokens, &redis, CLIENT_SECRET);
+    let waiting = tokio::spawn(async move { waiter.token().await });
+    until_sets(&redis, 2).await; // the waiter tried the lock too
+    tokens.release();
+
+    let held = holding.await.unwrap().unwrap_err();
+    let error = tokio::time::timeout(PROMPTLY, waiting).await.expect("still waiting");
+    let error = error.unwrap().unwrap_err();
+    assert_eq!(error.class(), held.class());
+    assert_eq!(error.status(), held.status());
+    assert_eq!(tokens.count(), 2, "the waiter asked on its own once the lock was gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_on_another_secret_stops_waiting_for_a_token_it_cannot_open() {
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start().await;
+    tokens.hold();
+    let old_secret = patient_layer(&tokens, &redis, CLIENT_SECRET);
+    let holding = tokio::spawn(async move { old_secret.token().await });
+    tokens.wait_for_count(1).await;
+    let new_secret = patient_layer(&tokens, &redis, "rotated-secret");
+    let waiting = tokio::spawn(async move { new_secret.token().await });
+    until_sets(&redis, 2).await;
+    tokens.release();
+
+    assert_eq!(holding.await.unwrap().unwrap().secret(), "token-1");
+    let token = tokio::time::timeout(PROMPTLY, waiting).await.expect("still waiting");
+    assert_eq!(token.unwrap().unwrap().secret(), "token-2", "it fetched its own");
+}
+
+/// A store of the user's that panics on its first read.
+#[derive(Debug)]
+struct PanicsOnce {
+    redis: RedisStore,
+    panicked: std::sync::atomic::AtomicBool,
+}
+
+impl TokenStore for PanicsOnce {
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        if !self.panicked.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            panic!("a bug in the user's store");
+        }
+        self.redis.get(key)
+    }
+    fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> StoreFuture<'a, ()> {
+        self.redis.set(key, value, ttl)
+    }
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.redis.try_lock(key, owner, ttl)
+    }
+    fn remove_if_equal<'a>(&'a self, key: &'a str, value: &'a [u8]) -> StoreFuture<'a, ()> {
+        self.redis.remove_if_equal(key, value)
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_panics_once_costs_one_backoff_step_not_the_layer() {
+    let redis = RedisServer::start();
+    let tokens = TokenServer::start().await;
+    let store =
+        PanicsOnce { redis: RedisStore::new(&redis.url()).unwrap(), panicked: false.into() };
+    let config = tokens.config().store(store).build().unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+
+    let error = layer.token().await.unwrap_err();
+    assert_eq!(error.kind(), TokenErrorKind::Panicked);
+    assert_eq!(error.class(), ErrorClass::Transient);
+    jump(Duration::from_secs(1)).await; // the first transient backoff step
+    assert_eq!(layer.token().await.unwrap().secret(), "token-1");
+    assert_eq!(tokens.count(), 1);
 }

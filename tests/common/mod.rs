@@ -268,6 +268,15 @@ pub async fn raw_token_server(response: &'static [u8]) -> String {
     format!("http://{addr}/token")
 }
 
+/// Moves the current runtime's clock `by` ahead, then lets real time run again: for tests whose
+/// servers run elsewhere (another runtime, another process), where paused time would fire
+/// timeouts while an answer is on its way.
+pub async fn jump(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
+
 async fn serve(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
