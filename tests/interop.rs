@@ -8,11 +8,13 @@
 //! `private_key_jwt` (ES256, against the public key it was given, refusing a replayed `jti`)
 //! and `client_secret_jwt` (HS256 with the secret).
 //!
-//! Needs Node.js and `npm ci --prefix tests/interop` (`.ci/run` does it). Without them these
-//! tests fail and say so: they never skip silently.
+//! Needs Node.js and npm: the first test to start runs `npm ci` in `tests/interop` when its
+//! `node_modules` is missing or was installed from another `package-lock.json` (`tests/setup`).
+//! Without Node.js these tests fail and say so: they never skip silently.
+
+mod setup;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -56,14 +58,8 @@ struct OidcServer {
 impl OidcServer {
     fn start() -> Self {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-        let installed = dir.join("node_modules/oidc-provider/package.json");
-        assert!(
-            installed.exists(),
-            "the interop test needs oidc-provider installed: run `npm ci --prefix tests/interop` \
-             (.ci/run does) with Node.js; {} is missing",
-            installed.display()
-        );
+        setup::node_modules();
+        let dir = setup::interop_dir();
         let mut child = Command::new("node")
             .arg(dir.join("oidc_server.mjs"))
             .current_dir(&dir)

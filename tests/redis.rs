@@ -4,6 +4,7 @@
 //! `--ignored --exact replica_process` and its orders in the environment.
 
 mod common;
+mod setup;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener as StdListener, TcpStream};
@@ -29,14 +30,12 @@ impl RedisServer {
     }
 
     fn start_on(port: u16) -> Self {
-        let process = Command::new("redis-server")
+        let process = Command::new(setup::redis_server())
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
-            .expect(
-                "redis-server is not installed (.ci/run installs it: apt-get install redis-server)",
-            );
+            .expect("cannot run redis-server");
         let server = Self { port, process };
         for _ in 0..500 {
             if server.ping() {
