@@ -308,7 +308,7 @@ impl TokenCache {
             let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
             // An endpoint slower than the token's lifetime: the waiters cannot use it.
             if times.freshness(now) == Freshness::Invalid {
-                return Err(TokenError::new(TokenErrorKind::ExpiredInTransit));
+                return Err(TokenError::new(TokenErrorKind::ExpiredOnArrival));
             }
             Ok((response, lifetime, times))
         });

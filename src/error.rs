@@ -105,9 +105,11 @@ pub enum TokenErrorKind {
     /// A token is needed but there is no Tokio runtime to request it on: the token request
     /// runs in a task on the caller's runtime. Call from within a Tokio runtime.
     NoRuntime,
-    /// The token was no longer usable when its response arrived: the token endpoint took
-    /// longer to answer than the token's lifetime (less `expiry_margin`).
-    ExpiredInTransit,
+    /// The token was no longer usable when its answer arrived: the token endpoint took longer
+    /// to answer than the token's lifetime (less `expiry_margin`), or handed out a token at the
+    /// end of its life (`expires_in` under a second, as servers that hand back their current
+    /// token until it expires do). Retried after the transient backoff.
+    ExpiredOnArrival,
     /// The client assertion (`private_key_jwt`, `client_secret_jwt`) could not be signed; no
     /// request was sent.
     ClientAssertion,
@@ -198,7 +200,7 @@ impl TokenError {
     pub fn class(&self) -> ErrorClass {
         use TokenErrorKind::*;
         match self.inner.kind {
-            Connect | Transport | Timeout | Stopped | Panicked | ExpiredInTransit => {
+            Connect | Transport | Timeout | Stopped | Panicked | ExpiredOnArrival => {
                 ErrorClass::Transient
             }
             ErrorResponse => match self.inner.status {
@@ -294,9 +296,9 @@ impl fmt::Display for TokenError {
             NoRuntime => {
                 f.write_str("no Tokio runtime: a token request must be made from within one")?
             }
-            ExpiredInTransit => f.write_str(
-                "token expired before its response arrived: the token endpoint answered slower \
-                 than the token's lifetime",
+            ExpiredOnArrival => f.write_str(
+                "token was no longer usable when its answer arrived (the token endpoint was \
+                 slower than the token's lifetime, or handed out a token about to expire)",
             )?,
             ClientAssertion => write!(f, "could not sign the client assertion: {detail}")?,
         }

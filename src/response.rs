@@ -151,8 +151,11 @@ fn token_type(value: Option<Value>) -> Result<String, TokenError> {
 }
 
 /// `expires_in` in seconds: a JSON number or a numeric string; absent or `null` means "not
-/// said". Zero, negative and non-numeric values are errors (a token that is already expired
-/// would be fetched again by every request); huge values are capped at [`LIFETIME_CEILING`].
+/// said". Negative and non-numeric values are errors; huge values are capped at
+/// [`LIFETIME_CEILING`]. Zero is a token at the end of its life, as a server that hands back
+/// its current token until it expires answers in the last second: the cache refuses it as
+/// expired on arrival, with the transient backoff, so that the renewal a moment later is not
+/// held up by the rejection backoff.
 fn expires_in(value: Option<Value>) -> Result<Option<Duration>, TokenError> {
     let seconds = match &value {
         None | Some(Value::Null) => return Ok(None),
@@ -161,7 +164,7 @@ fn expires_in(value: Option<Value>) -> Result<Option<Duration>, TokenError> {
         Some(_) => None,
     };
     match seconds {
-        Some(s) if s.is_finite() && s >= 1.0 => {
+        Some(s) if s.is_finite() && s >= 0.0 => {
             Ok(Some(Duration::from_secs_f64(s.min(LIFETIME_CEILING.as_secs_f64()))))
         }
         _ => Err(TokenError::with_detail(
@@ -276,10 +279,14 @@ mod tests {
 
     #[test]
     fn expires_in_extremes_have_a_defined_outcome() {
-        for bad in [r#"0"#, r#"-5"#, r#""abc""#, r#""NaN""#, r#"true"#, r#"[]"#, r#""0.5""#] {
+        for bad in [r#"-5"#, r#""abc""#, r#""NaN""#, r#"true"#, r#"[]"#, r#""-0.5""#] {
             let body = format!(r#"{{"access_token":"t","expires_in":{bad}}}"#);
             assert_eq!(kind(200, &body), TokenErrorKind::InvalidExpiresIn, "{bad}");
         }
+        // At the end of its life: the cache refuses it as expired on arrival.
+        assert_eq!(ok(r#"{"access_token":"t","expires_in":0}"#).expires_in, Some(Duration::ZERO));
+        let half = ok(r#"{"access_token":"t","expires_in":"0.5"}"#);
+        assert_eq!(half.expires_in, Some(Duration::from_millis(500)));
         let huge = ok(r#"{"access_token":"t","expires_in":1000000000000}"#);
         assert_eq!(huge.expires_in, Some(LIFETIME_CEILING));
         let enormous = ok(r#"{"access_token":"t","expires_in":1e300}"#);

@@ -20,6 +20,9 @@ pub(crate) struct Received {
     pub(crate) sent: Instant,
 }
 
+/// A token with less than this left is at the end of its life.
+const END_OF_LIFE: Duration = Duration::from_secs(1);
+
 /// Tokens a fetch must not hand back, though a store may still hold them.
 #[derive(Default)]
 pub(crate) struct Avoid {
@@ -59,7 +62,23 @@ impl TokenSource {
     }
 
     /// A new token, none of those in `avoid`.
+    ///
+    /// A server that hands back its current token until it expires (WSO2 does) answers in the
+    /// token's last second with an `expires_in` under a second (`0`, rounded down): then ask
+    /// once more a second later, when that token has expired, so that the renewal reaches the
+    /// callers waiting for this request rather than an error.
     pub(crate) async fn fetch(&self, avoid: &Avoid) -> Result<Received, TokenError> {
+        let received = self.fetch_once(avoid).await?;
+        match received.response.expires_in {
+            Some(left) if left < END_OF_LIFE => {
+                tokio::time::sleep(END_OF_LIFE).await;
+                self.fetch_once(avoid).await
+            }
+            _ => Ok(received),
+        }
+    }
+
+    async fn fetch_once(&self, avoid: &Avoid) -> Result<Received, TokenError> {
         #[cfg(feature = "store")]
         if let Some(shared) = &self.shared {
             return shared.fetch(&self.endpoint, avoid).await;

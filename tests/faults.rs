@@ -236,7 +236,7 @@ async fn a_token_that_expires_before_its_answer_arrives_is_not_handed_out() {
         .collect();
     for waiter in waiters {
         let error = waiter.await.unwrap().unwrap_err();
-        assert_eq!(error.kind(), TokenErrorKind::ExpiredInTransit);
+        assert_eq!(error.kind(), TokenErrorKind::ExpiredOnArrival);
         assert_eq!(error.class(), ErrorClass::Transient);
     }
     assert_eq!(tokens.count(), 1);
@@ -280,12 +280,16 @@ async fn a_200_carrying_an_error_is_rejected() {
 
 #[tokio::test]
 async fn odd_expires_in_values_have_a_defined_outcome() {
-    for bad in ["0", "-5", r#""abc""#] {
+    for bad in ["-5", r#""abc""#] {
         let body = format!(r#"{{"access_token":"t","expires_in":{bad}}}"#);
         let (error, _) = one_error(Reply::json(200, body)).await;
         assert_eq!(error.kind(), TokenErrorKind::InvalidExpiresIn, "{bad}");
         assert_eq!(error.class(), ErrorClass::Rejected);
     }
+    // A token at the end of its life is expired on arrival: asking again soon helps.
+    let (error, _) = one_error(Reply::json(200, r#"{"access_token":"t","expires_in":0}"#)).await;
+    assert_eq!(error.kind(), TokenErrorKind::ExpiredOnArrival);
+    assert_eq!(error.class(), ErrorClass::Transient);
     let tokens = TokenServer::start_with(|n| Reply::token(n, 1_000_000_000_000)).await;
     let token = layer_for(&tokens).token().await.unwrap();
     assert_eq!(token.lifetime(), Duration::from_secs(365 * 24 * 60 * 60), "capped at a year");

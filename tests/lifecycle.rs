@@ -120,3 +120,73 @@ async fn refresh_happens_within_the_jitter_window_before_refresh_ahead() {
     s.tokens.wait_for_count(2).await;
     assert_eq!(s.layer.stats().stale_serves, 1, "stale from 80 s at the latest");
 }
+
+/// When each token was issued (token `n` at index `n - 1`), and the last `expires_in` sent.
+#[derive(Clone, Default)]
+struct Issued(std::sync::Arc<std::sync::Mutex<(Vec<tokio::time::Instant>, u64)>>);
+/// How long the tokens of [`same_token_until`] live.
+const LIFETIME: Duration = Duration::from_secs(600);
+
+/// A token server that hands back the token it issued last until `renew_within` of its
+/// expiry, each time with the `expires_in` left (rounded down): the GCP metadata server
+/// (renews about 4 minutes before expiry), WSO2 (renews once the token has expired).
+fn same_token_until(renew_within: Duration, issued: Issued) -> impl Fn(usize) -> Reply {
+    move |_| {
+        let now = tokio::time::Instant::now();
+        let (issued, last_expires_in) = &mut *issued.0.lock().unwrap();
+        if issued.last().is_none_or(|at| now + renew_within >= *at + LIFETIME) {
+            issued.push(now);
+        }
+        *last_expires_in = (*issued.last().unwrap() + LIFETIME - now).as_secs();
+        let (n, expires_in) = (issued.len(), *last_expires_in);
+        Reply::json(200, format!(r#"{{"access_token":"token-{n}","expires_in":{expires_in}}}"#))
+    }
+}
+
+/// Token requests in each of three token lifetimes, with four requests a second and the
+/// default `refresh_ahead` (5 min) and `expiry_margin` (30 s). Every request must succeed,
+/// with a token the server still holds valid.
+async fn requests_per_lifetime(renew_within: Duration) -> Vec<usize> {
+    let issued = Issued::default();
+    let tokens = TokenServer::start_with(same_token_until(renew_within, issued.clone())).await;
+    let api = ApiServer::start_rejecting({
+        let issued = issued.clone();
+        move |auth| {
+            let n: usize = auth.trim_start_matches("Bearer token-").parse().unwrap();
+            tokio::time::Instant::now() >= issued.0.lock().unwrap().0[n - 1] + LIFETIME
+        }
+    })
+    .await;
+    let layer = ClientCredentialsLayer::new(tokens.config().build().unwrap());
+    let service = api_client(&layer);
+    let mut per_lifetime = Vec::new();
+    for _ in 0..3 {
+        let before = tokens.count();
+        for _ in 0..LIFETIME.as_secs() * 4 {
+            let (status, _) = get(&service, &api.url).await.unwrap();
+            assert_eq!(status, 200, "every token sent was still valid");
+            advance(Duration::from_millis(250)).await;
+        }
+        per_lifetime.push(tokens.count() - before);
+    }
+    // The lifecycle is the latest answer's: as long as the server's last `expires_in` said.
+    let last_expires_in = issued.0.lock().unwrap().1;
+    assert_eq!(layer.token().await.unwrap().lifetime(), Duration::from_secs(last_expires_in));
+    per_lifetime
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_renews_four_minutes_before_expiry_costs_three_requests_per_lifetime() {
+    // Refresh at 300 s left gets the same token; at 150 s left, a new one.
+    let counts = requests_per_lifetime(Duration::from_secs(240)).await;
+    assert_eq!(counts, [3, 3, 3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_renews_only_after_expiry_costs_at_most_thirteen_requests_per_lifetime() {
+    // Each answer with the same token at least halves the time to the next refresh
+    // (`refresh_ahead` is capped at half the lifetime): from 300 s left, down to the last
+    // second, and one more request once the token has expired. A bound, never a loop.
+    let counts = requests_per_lifetime(Duration::ZERO).await;
+    assert!(counts.iter().all(|&n| (2..=13).contains(&n)), "{counts:?}");
+}
