@@ -17,8 +17,41 @@
 
 use std::fmt;
 
-use crate::config::AuthMethod;
 use crate::error::ConfigError;
+
+/// How the client authenticates to the token endpoint (RFC 6749 §2.3).
+///
+/// Never guessed: servers differ, and a wrong guess costs a rejected request. Without
+/// [`ConfigBuilder::auth_method`](crate::ConfigBuilder::auth_method), the method is the one
+/// the credentials imply, or after [discovery](crate::ServerMetadata) the first the server
+/// lists that they fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// HTTP Basic authentication with the client id and secret (`client_secret_basic`), the
+    /// method every server must support. The default.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+    ClientSecretPost,
+    /// A JWT signed with the client secret (HMAC SHA-256) in the form body
+    /// (`client_secret_jwt`, OpenID Connect Core §9): the secret itself never travels.
+    /// Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    ClientSecretJwt,
+    /// A JWT signed with the client's private key, a [`ClientKey`](crate::ClientKey), in the
+    /// form body (`private_key_jwt`, RFC 7523 §2.2, OpenID Connect Core §9): the server holds
+    /// only the public key. Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    PrivateKeyJwt,
+    /// Mutual TLS with a certificate from a certificate authority the server trusts, bound to
+    /// the client by its subject (`tls_client_auth`, RFC 8705 §2.1). The form carries
+    /// `client_id` and no secret. Needs a [`ClientCertificate`](crate::ClientCertificate).
+    TlsClientAuth,
+    /// Mutual TLS with a self-signed certificate registered with the server
+    /// (`self_signed_tls_client_auth`, RFC 8705 §2.2). Sent as [`AuthMethod::TlsClientAuth`].
+    SelfSignedTlsClientAuth,
+}
 
 impl AuthMethod {
     /// The methods this build supports, in the order discovery picks them from those a server

@@ -1,7 +1,10 @@
 //! What to ask the authorization server for, how to authenticate, and when to refresh.
 //!
-//! Every default lives in this file, next to the setter that overrides it.
+//! Every default lives in this file, next to the setter that overrides it. The settings
+//! themselves are declared once, in [`Settings`]: the builder writes into it, a file and the
+//! environment are read into it, and [`ConfigBuilder::build`] reads it.
 
+use std::env::VarError;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -9,10 +12,12 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::{Host, Url};
 
+pub use crate::client_auth::AuthMethod;
 use crate::client_auth::{self, Credentials};
 use crate::discovery::Discovered;
 use crate::error::ConfigError;
 use crate::origin::Origin;
+use crate::settings::{self, Settings};
 use crate::tls::{self, ClientCertificate};
 
 /// Refresh this long before expiry (capped at half the token's lifetime).
@@ -29,39 +34,6 @@ pub const DEFAULT_INVALIDATION_INTERVAL: Duration = Duration::from_secs(5);
 /// at once, so a leaked one soon expires.
 #[cfg(feature = "jwt")]
 pub const DEFAULT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
-
-/// How the client authenticates to the token endpoint (RFC 6749 §2.3).
-///
-/// Never guessed: servers differ, and a wrong guess costs a rejected request. Without
-/// [`ConfigBuilder::auth_method`], the method is the one the credentials imply, or after
-/// [discovery](crate::ServerMetadata) the first the server lists that they fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum AuthMethod {
-    /// HTTP Basic authentication with the client id and secret (`client_secret_basic`), the
-    /// method every server must support. The default.
-    #[default]
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
-    ClientSecretPost,
-    /// A JWT signed with the client secret (HMAC SHA-256) in the form body
-    /// (`client_secret_jwt`, OpenID Connect Core §9): the secret itself never travels.
-    /// Feature `jwt`.
-    #[cfg(feature = "jwt")]
-    ClientSecretJwt,
-    /// A JWT signed with the client's private key, a [`ClientKey`](crate::ClientKey), in the
-    /// form body (`private_key_jwt`, RFC 7523 §2.2, OpenID Connect Core §9): the server holds
-    /// only the public key. Feature `jwt`.
-    #[cfg(feature = "jwt")]
-    PrivateKeyJwt,
-    /// Mutual TLS with a certificate from a certificate authority the server trusts, bound to
-    /// the client by its subject (`tls_client_auth`, RFC 8705 §2.1). The form carries
-    /// `client_id` and no secret. Needs a [`ClientCertificate`].
-    TlsClientAuth,
-    /// Mutual TLS with a self-signed certificate registered with the server
-    /// (`self_signed_tls_client_auth`, RFC 8705 §2.2). Sent as [`AuthMethod::TlsClientAuth`].
-    SelfSignedTlsClientAuth,
-}
 
 /// The settings of a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer): built by
 /// [`Config::builder`], validated by [`ConfigBuilder::build`].
@@ -120,40 +92,7 @@ impl Config {
         client_id: impl Into<String>,
         client_secret: impl Into<SecretString>,
     ) -> ConfigBuilder {
-        ConfigBuilder {
-            token_url: token_url.into(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            scopes: Vec::new(),
-            audience: None,
-            resources: Vec::new(),
-            params: Vec::new(),
-            auth_method: AuthMethod::default(),
-            form_encode_basic_credentials: true,
-            refresh_ahead: DEFAULT_REFRESH_AHEAD,
-            expiry_margin: DEFAULT_EXPIRY_MARGIN,
-            default_lifetime: DEFAULT_LIFETIME,
-            max_lifetime: None,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            invalidation_interval: DEFAULT_INVALIDATION_INTERVAL,
-            allowed_origins: Vec::new(),
-            http_client: None,
-            auth_method_chosen: false,
-            client_certificate: None,
-            tls_root_certificates: Vec::new(),
-            discovered: None,
-            #[cfg(feature = "jwt")]
-            client_key: None,
-            #[cfg(feature = "jwt")]
-            assertion_audience: None,
-            #[cfg(feature = "jwt")]
-            assertion_lifetime: DEFAULT_ASSERTION_LIFETIME,
-            #[cfg(feature = "store")]
-            store: None,
-            #[cfg(feature = "store")]
-            store_encryption_key: None,
-            allow_plain_http: false,
-        }
+        Settings::new(token_url.into(), client_id.into(), client_secret.into()).into_builder()
     }
 
     /// Starts a configuration for a client that has no secret: give it a
@@ -185,6 +124,117 @@ impl Config {
     pub fn auth_method(&self) -> AuthMethod {
         self.auth_method
     }
+
+    /// Reads the configuration from environment variables: every setting of the
+    /// [`Settings`] table is `{prefix}_` and its name in capitals (`ORDERS_TOKEN_URL`,
+    /// `ORDERS_CLIENT_ID`, `ORDERS_REFRESH_AHEAD`, ...), its value written as in a file:
+    /// durations like `30s`, `5m` or `1h 30m`, or seconds; lists separated by spaces
+    /// (`ORDERS_SCOPE="orders:read orders:write"`); `ORDERS_PARAM` form-encoded
+    /// (`tenant=acme&prompt=none`); keys and certificates as file paths.
+    ///
+    /// `{prefix}_TOKEN_URL` and `{prefix}_CLIENT_ID` are required, and
+    /// `{prefix}_CLIENT_SECRET` unless a certificate or key file is given. A variable that is
+    /// set but empty counts as unset. With an empty `prefix` the names are bare (`TOKEN_URL`,
+    /// ...); a trailing `_` is not doubled. Moving a .NET service across: `TokenEndPoint`,
+    /// `ClientId`, `ClientSecret`, `Scope` and `TokenTime` are `TOKEN_URL`, `CLIENT_ID`,
+    /// `CLIENT_SECRET`, `SCOPE` and `TOKEN_LIFETIME`.
+    ///
+    /// ```
+    /// use tower_client_credentials::Config;
+    ///
+    /// # std::env::set_var("ORDERS_TOKEN_URL", "https://auth.example.com/oauth/token");
+    /// # std::env::set_var("ORDERS_CLIENT_ID", "orders-service");
+    /// # std::env::set_var("ORDERS_CLIENT_SECRET", "s3cret");
+    /// // ORDERS_TOKEN_URL, ORDERS_CLIENT_ID, ORDERS_CLIENT_SECRET, ORDERS_SCOPE, ...
+    /// let config = Config::from_env("ORDERS")?;
+    /// # assert_eq!(config.client_id(), "orders-service");
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] whose [`field`](ConfigError::field) is the setting and whose message
+    /// names the variable: a required variable that is missing or empty, a variable that is
+    /// not UTF-8, a value that does not parse, or any error of [`ConfigBuilder::build`].
+    pub fn from_env(prefix: &str) -> Result<Config, ConfigError> {
+        from_variables(prefix, |name| std::env::var(name))
+    }
+}
+
+/// [`Config::from_env`] with the variables looked up by `lookup`, so tests need not touch the
+/// process environment.
+fn from_variables(
+    prefix: &str,
+    lookup: impl Fn(&str) -> Result<String, VarError>,
+) -> Result<Config, ConfigError> {
+    let settings = Settings::from_variables(prefix, lookup)?;
+    settings.into_config().map_err(|error| settings::naming_the_variable(prefix, error))
+}
+
+impl Settings {
+    /// Checks the settings and returns the [`Config`]: the same as
+    /// `self.into_builder().build()`.
+    ///
+    /// ```
+    /// use tower_client_credentials::Settings;
+    ///
+    /// let settings: Settings = serde_json::from_str(
+    ///     r#"{"token_url": "https://auth.example.com/token", "client_id": "orders-service",
+    ///         "client_secret": "s3cret", "token_lifetime": "1h"}"#,
+    /// )?;
+    /// let config = settings.into_config()?;
+    /// # assert_eq!(config.client_id(), "orders-service");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first unusable setting, as from [`ConfigBuilder::build`].
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        self.into_builder().build()
+    }
+
+    /// A builder with these settings, for the ones that cannot be written as text: an
+    /// [`http_client`](ConfigBuilder::http_client), a `store`, a [`ClientCertificate`] or
+    /// `ClientKey` object. Its setters replace what the settings say (or, for lists, add to
+    /// it).
+    ///
+    /// ```
+    /// use tower_client_credentials::Settings;
+    ///
+    /// let settings: Settings = serde_json::from_str(
+    ///     r#"{"token_url": "https://auth.example.com/token", "client_id": "orders-service",
+    ///         "client_secret": "s3cret"}"#,
+    /// )?;
+    /// let proxied = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .build()?;
+    /// let config = settings.into_builder().http_client(proxied).build()?;
+    /// # assert_eq!(config.client_id(), "orders-service");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_builder(self) -> ConfigBuilder {
+        ConfigBuilder {
+            settings: self,
+            http_client: None,
+            client_certificate: None,
+            tls_root_certificates: Vec::new(),
+            discovered: None,
+            #[cfg(feature = "jwt")]
+            client_key: None,
+            #[cfg(feature = "store")]
+            store: None,
+        }
+    }
+}
+
+impl TryFrom<Settings> for Config {
+    type Error = ConfigError;
+
+    /// The same as [`Settings::into_config`].
+    fn try_from(settings: Settings) -> Result<Self, Self::Error> {
+        settings.into_config()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -214,66 +264,45 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Builds a [`Config`]; start with [`Config::builder`].
+/// Builds a [`Config`]; start with [`Config::builder`] (or [`Settings::into_builder`]).
 ///
-/// Setters record what they are given; [`build`](Self::build) checks everything at once and
-/// names the first unusable setting.
+/// Setters record what they are given, in the builder's [`Settings`] for every setting that
+/// can be written as text (its table says how each is written in a file and the environment);
+/// [`build`](Self::build) checks everything at once and names the first unusable setting.
 #[must_use = "a builder does nothing until `build()` is called"]
 pub struct ConfigBuilder {
-    token_url: String,
-    client_id: String,
-    client_secret: SecretString,
-    scopes: Vec<String>,
-    audience: Option<String>,
-    resources: Vec<String>,
-    params: Vec<(String, String)>,
-    auth_method: AuthMethod,
-    form_encode_basic_credentials: bool,
-    refresh_ahead: Duration,
-    expiry_margin: Duration,
-    default_lifetime: Duration,
-    max_lifetime: Option<Duration>,
-    request_timeout: Duration,
-    invalidation_interval: Duration,
-    allowed_origins: Vec<String>,
+    /// Every setting that can be written as text: the setters write into it.
+    settings: Settings,
+    /// The settings that cannot: objects, or what discovery found.
     http_client: Option<reqwest::Client>,
-    allow_plain_http: bool,
-    /// Whether `auth_method` was called; if not, `build` settles the method.
-    auth_method_chosen: bool,
     client_certificate: Option<ClientCertificate>,
     tls_root_certificates: Vec<Vec<u8>>,
     discovered: Option<Discovered>,
     #[cfg(feature = "jwt")]
     client_key: Option<crate::ClientKey>,
-    #[cfg(feature = "jwt")]
-    assertion_audience: Option<String>,
-    #[cfg(feature = "jwt")]
-    assertion_lifetime: Duration,
     #[cfg(feature = "store")]
     store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
-    #[cfg(feature = "store")]
-    store_encryption_key: Option<secrecy::SecretSlice<u8>>,
 }
 
 impl ConfigBuilder {
     /// Adds scopes to request: one scope, or several separated by spaces (`"read write"`).
     /// May be called more than once. Default: none (the server's default scope).
     pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.scopes.extend(scope.as_ref().split_whitespace().map(str::to_owned));
+        self.settings.scope.extend(scope.as_ref().split_whitespace().map(str::to_owned));
         self
     }
 
     /// Sets the `audience` parameter (Auth0, Okta and others name the API with it).
     /// Default: none.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        self.settings.audience = Some(audience.into());
         self
     }
 
     /// Adds a `resource` parameter (RFC 8707), an absolute URI naming the API. Repeatable.
     /// Default: none.
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.resources.push(resource.into());
+        self.settings.resource.push(resource.into());
         self
     }
 
@@ -282,7 +311,7 @@ impl ConfigBuilder {
     /// `resource`, `client_assertion`, `client_assertion_type`) are refused by
     /// [`build`](Self::build): use their own setters.
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.push((name.into(), value.into()));
+        self.settings.param.push((name.into(), value.into()));
         self
     }
 
@@ -292,8 +321,7 @@ impl ConfigBuilder {
     /// [`client_certificate`](Self::client_certificate); after discovery, the first the server
     /// lists that the credentials fit (see [`ServerMetadata`](crate::ServerMetadata)).
     pub fn auth_method(mut self, method: AuthMethod) -> Self {
-        self.auth_method = method;
-        self.auth_method_chosen = true;
+        self.settings.auth_method = Some(method);
         self
     }
 
@@ -303,41 +331,49 @@ impl ConfigBuilder {
     /// Turn it off only for a server that does not decode them; secrets of letters and
     /// digits are the same either way. With it off, the client id may not contain `:`.
     pub fn form_encode_basic_credentials(mut self, encode: bool) -> Self {
-        self.form_encode_basic_credentials = encode;
+        self.settings.form_encode_basic_credentials = Some(encode);
         self
     }
 
     /// Start refreshing in the background this long before the token expires, capped at half
     /// its lifetime and jittered by up to a tenth more. Default: 5 minutes.
     pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
-        self.refresh_ahead = ahead;
+        self.settings.refresh_ahead = Some(ahead);
         self
     }
 
     /// Stop sending a token this long before it expires (clocks and transit take time), capped
     /// at a quarter of its lifetime. Default: 30 seconds.
     pub fn expiry_margin(mut self, margin: Duration) -> Self {
-        self.expiry_margin = margin;
+        self.settings.expiry_margin = Some(margin);
         self
     }
 
     /// The lifetime assumed when the token response has no `expires_in`. Default: 5 minutes.
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.default_lifetime = lifetime;
+        self.settings.default_lifetime = Some(lifetime);
         self
     }
 
     /// Caps every token's lifetime, whatever `expires_in` says: a fixed token time. Default: no
     /// cap of yours (lifetimes above a year are treated as a year).
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
-        self.max_lifetime = Some(lifetime);
+        self.settings.max_lifetime = Some(lifetime);
+        self
+    }
+
+    /// A fixed token time: sets both [`default_lifetime`](Self::default_lifetime) and
+    /// [`max_lifetime`](Self::max_lifetime), as the .NET `TokenTime` setting does. Give either
+    /// it or them. Default: none.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.settings.token_lifetime = Some(lifetime);
         self
     }
 
     /// How long one token request may take, from connecting to the end of the body. Callers
     /// waiting for a token never wait longer. Default: 10 seconds.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.settings.request_timeout = Some(timeout);
         self
     }
 
@@ -346,7 +382,7 @@ impl ConfigBuilder {
     /// so that an API that rejects every token cannot cause a storm of token requests.
     /// Default: 5 seconds.
     pub fn invalidation_interval(mut self, interval: Duration) -> Self {
-        self.invalidation_interval = interval;
+        self.settings.invalidation_interval = Some(interval);
         self
     }
 
@@ -355,7 +391,7 @@ impl ConfigBuilder {
     /// has no scheme and authority, pass through without it. Default: no list, every request
     /// gets the token.
     pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
-        self.allowed_origins.push(origin.into());
+        self.settings.allowed_origin.push(origin.into());
         self
     }
 
@@ -364,13 +400,17 @@ impl ConfigBuilder {
     ///
     /// Build yours with `redirect(reqwest::redirect::Policy::none())`: a token endpoint that
     /// redirects is misconfigured, and a redirect must not carry the credentials elsewhere.
+    /// Not a setting of files or the environment: give it to the builder of
+    /// [`Settings::into_builder`].
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
     }
 
     /// The private key that signs client assertions for [`AuthMethod::PrivateKeyJwt`], the
-    /// method it implies when no secret is given. Default: none.
+    /// method it implies when no secret is given. Default: none. In a file or the
+    /// environment: `client_key_file`, `client_key_algorithm` and `client_key_id`; a key
+    /// given here replaces those.
     #[cfg(feature = "jwt")]
     pub fn client_key(mut self, key: crate::ClientKey) -> Self {
         self.client_key = Some(key);
@@ -382,7 +422,7 @@ impl ConfigBuilder {
     /// [`ServerMetadata::issuer`](crate::ServerMetadata::issuer).
     #[cfg(feature = "jwt")]
     pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
-        self.assertion_audience = Some(audience.into());
+        self.settings.assertion_audience = Some(audience.into());
         self
     }
 
@@ -390,7 +430,7 @@ impl ConfigBuilder {
     /// one. Default: 60 seconds ([`DEFAULT_ASSERTION_LIFETIME`]).
     #[cfg(feature = "jwt")]
     pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
-        self.assertion_lifetime = lifetime;
+        self.settings.assertion_lifetime = Some(lifetime);
         self
     }
 
@@ -401,7 +441,9 @@ impl ConfigBuilder {
     /// Default: none.
     ///
     /// It goes into the client this crate builds; with [`http_client`](Self::http_client),
-    /// give it to that client instead (`build` refuses both).
+    /// give it to that client instead (`build` refuses both). In a file or the environment:
+    /// `client_certificate_file` and `client_certificate_key_file`; a certificate given here
+    /// replaces those.
     pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
         self.client_certificate = Some(certificate);
         self
@@ -412,7 +454,8 @@ impl ConfigBuilder {
     /// private CA. Repeatable. Default: the system's roots only.
     ///
     /// Like [`client_certificate`](Self::client_certificate), not with
-    /// [`http_client`](Self::http_client).
+    /// [`http_client`](Self::http_client). In a file or the environment:
+    /// `tls_root_certificate_file`, which adds to the ones given here.
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root_certificates.push(pem.into());
         self
@@ -426,7 +469,8 @@ impl ConfigBuilder {
 
     /// Shares tokens with other replicas through `store` (e.g. [`RedisStore`]), so that a fleet
     /// makes one token request per token lifetime. See [`store`](crate::store) for how.
-    /// Default: none; each layer keeps its token in memory only.
+    /// Default: none; each layer keeps its token in memory only. Not a setting of files or
+    /// the environment: give it to the builder of [`Settings::into_builder`].
     ///
     /// [`RedisStore`]: crate::store::RedisStore
     #[cfg(feature = "store")]
@@ -438,10 +482,10 @@ impl ConfigBuilder {
     /// Encrypts tokens in the [store](Self::store) with a key derived from these 32 bytes
     /// rather than from the client secret: for replicas that hold different secrets for one
     /// client, or to rotate the secret without emptying the store. Default: derived from the
-    /// client secret.
+    /// client secret. In a file or the environment, the 32 bytes are written in base64.
     #[cfg(feature = "store")]
     pub fn store_encryption_key(mut self, key: [u8; 32]) -> Self {
-        self.store_encryption_key = Some(key.to_vec().into());
+        self.settings.store_encryption_key = Some(key.to_vec().into());
         self
     }
 
@@ -450,7 +494,7 @@ impl ConfigBuilder {
     /// The client secret and the token then cross the network in clear text, readable by
     /// anyone on the path. Only for a network you trust entirely, such as a test cluster.
     pub fn danger_allow_plain_http(mut self) -> Self {
-        self.allow_plain_http = true;
+        self.settings.danger_allow_plain_http = true;
         self
     }
 
@@ -468,48 +512,89 @@ impl ConfigBuilder {
     /// (`client_secret`, `client_key` or `client_certificate`), no credential at all, a secret
     /// and a key with no method chosen, no discovered method the credentials fit
     /// (`auth_method`), a certificate or root with an `http_client` of yours, a
-    /// `store` without `store_encryption_key` for a client without a secret.
+    /// `store` without `store_encryption_key` for a client without a secret. From
+    /// [`Settings`]: a key or certificate file that cannot be read or holds no key or
+    /// certificate, half of a certificate's pair of files, and `token_lifetime` given with
+    /// `default_lifetime` or `max_lifetime`.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let mut token_url = check_token_url(&self.token_url, self.allow_plain_http)?;
-        let credentials = Credentials {
-            secret: !secrecy::ExposeSecret::expose_secret(&self.client_secret).is_empty(),
+        let Self {
+            settings,
+            http_client,
+            client_certificate,
+            mut tls_root_certificates,
+            discovered,
             #[cfg(feature = "jwt")]
-            key: self.client_key.is_some(),
+            client_key,
+            #[cfg(feature = "store")]
+            store,
+        } = self;
+        // Keys and certificates named by file are read now; one given as an object wins.
+        let client_certificate = match client_certificate {
+            Some(certificate) => Some(certificate),
+            None => settings.read_client_certificate()?,
+        };
+        tls_root_certificates.extend(settings.read_tls_root_certificate()?);
+        #[cfg(feature = "jwt")]
+        let client_key = match client_key {
+            Some(key) => Some(key),
+            None => settings.read_client_key()?,
+        };
+        let (default_lifetime, max_lifetime) = match settings.token_lifetime {
+            Some(_) if settings.default_lifetime.is_some() || settings.max_lifetime.is_some() => {
+                return Err(ConfigError::new(
+                    "token_lifetime",
+                    "sets both `default_lifetime` and `max_lifetime`; give either it or them",
+                ))
+            }
+            Some(lifetime) => (lifetime, Some(lifetime)),
+            None => (settings.default_lifetime.unwrap_or(DEFAULT_LIFETIME), settings.max_lifetime),
+        };
+        let allow_plain_http = settings.danger_allow_plain_http;
+        let form_encode_basic_credentials = settings.form_encode_basic_credentials.unwrap_or(true);
+        let request_timeout = settings.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let invalidation_interval =
+            settings.invalidation_interval.unwrap_or(DEFAULT_INVALIDATION_INTERVAL);
+        #[cfg(feature = "jwt")]
+        let assertion_lifetime = settings.assertion_lifetime.unwrap_or(DEFAULT_ASSERTION_LIFETIME);
+
+        let mut token_url = check_token_url(&settings.token_url, allow_plain_http)?;
+        let credentials = Credentials {
+            secret: !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty(),
+            #[cfg(feature = "jwt")]
+            key: client_key.is_some(),
             #[cfg(not(feature = "jwt"))]
             key: false,
-            certificate: self.client_certificate.is_some(),
-            own_http_client: self.http_client.is_some(),
+            certificate: client_certificate.is_some(),
+            own_http_client: http_client.is_some(),
         };
         let auth_method = client_auth::choose(
-            self.auth_method_chosen.then_some(self.auth_method),
-            self.discovered.as_ref().map(|d| d.auth_methods.as_slice()),
+            settings.auth_method,
+            discovered.as_ref().map(|d| d.auth_methods.as_slice()),
             credentials,
         )?;
         #[cfg(feature = "jwt")]
-        if let Some(accepted) =
-            self.discovered.as_ref().and_then(|d| d.signing_algorithms.as_deref())
-        {
-            let key_algorithm = self.client_key.as_ref().map(|key| key.algorithm().as_str());
+        if let Some(accepted) = discovered.as_ref().and_then(|d| d.signing_algorithms.as_deref()) {
+            let key_algorithm = client_key.as_ref().map(|key| key.algorithm().as_str());
             client_auth::check_signing_algorithm(auth_method, key_algorithm, accepted)?;
         }
-        let mtls_alias = self.discovered.as_ref().and_then(|d| d.mtls_token_endpoint.as_deref());
+        let mtls_alias = discovered.as_ref().and_then(|d| d.mtls_token_endpoint.as_deref());
         if let Some(alias) = mtls_alias {
             if auth_method.is_mutual_tls() || credentials.certificate {
-                token_url = check_token_url(alias, self.allow_plain_http)?;
+                token_url = check_token_url(alias, allow_plain_http)?;
             }
         }
-        check_client_id(&self.client_id, auth_method, self.form_encode_basic_credentials)?;
+        check_client_id(&settings.client_id, auth_method, form_encode_basic_credentials)?;
         #[cfg(feature = "jwt")]
         {
-            if self.assertion_lifetime < Duration::from_secs(1) {
+            if assertion_lifetime < Duration::from_secs(1) {
                 return Err(ConfigError::new("assertion_lifetime", "must be at least one second"));
             }
-            if self.assertion_audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            if settings.assertion_audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
                 return Err(ConfigError::new("assertion_audience", "must not be empty"));
             }
         }
         #[cfg(feature = "store")]
-        if self.store.is_some() && self.store_encryption_key.is_none() && !credentials.secret {
+        if store.is_some() && settings.store_encryption_key.is_none() && !credentials.secret {
             return Err(ConfigError::new(
                 "store_encryption_key",
                 format!(
@@ -518,64 +603,60 @@ impl ConfigBuilder {
                 ),
             ));
         }
-        for scope in &self.scopes {
+        for scope in &settings.scope {
             check_scope(scope)?;
         }
-        if self.audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        if settings.audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
             return Err(ConfigError::new("audience", "must not be empty"));
         }
-        for resource in &self.resources {
+        for resource in &settings.resource {
             check_resource(resource)?;
         }
-        for (name, _) in &self.params {
+        for (name, _) in &settings.param {
             check_param_name(name)?;
         }
-        check_positive("request_timeout", Some(self.request_timeout))?;
-        check_positive("default_lifetime", Some(self.default_lifetime))?;
-        check_positive("max_lifetime", self.max_lifetime)?;
-        check_positive("invalidation_interval", Some(self.invalidation_interval))?;
+        check_positive("request_timeout", Some(request_timeout))?;
+        check_positive("token_lifetime", settings.token_lifetime)?;
+        check_positive("default_lifetime", Some(default_lifetime))?;
+        check_positive("max_lifetime", max_lifetime)?;
+        check_positive("invalidation_interval", Some(invalidation_interval))?;
         let allowed_origins =
-            self.allowed_origins.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
-        let http_client = match self.http_client {
+            settings.allowed_origin.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
+        let http_client = match http_client {
             Some(client) => {
-                tls::check_own_client(
-                    self.client_certificate.as_ref(),
-                    &self.tls_root_certificates,
-                )?;
+                tls::check_own_client(client_certificate.as_ref(), &tls_root_certificates)?;
                 client
             }
-            None => {
-                default_http_client(self.client_certificate.as_ref(), &self.tls_root_certificates)?
-            }
+            None => default_http_client(client_certificate.as_ref(), &tls_root_certificates)?,
         };
         Ok(Config {
             token_url,
-            client_id: self.client_id,
-            client_secret: self.client_secret,
-            scopes: self.scopes,
-            audience: self.audience,
-            resources: self.resources,
-            params: self.params,
+            client_id: settings.client_id,
+            client_secret: settings.client_secret,
+            scopes: settings.scope,
+            audience: settings.audience,
+            resources: settings.resource,
+            params: settings.param,
             auth_method,
-            form_encode_basic_credentials: self.form_encode_basic_credentials,
-            refresh_ahead: self.refresh_ahead,
-            expiry_margin: self.expiry_margin,
-            default_lifetime: self.default_lifetime,
-            max_lifetime: self.max_lifetime,
-            request_timeout: self.request_timeout,
-            invalidation_interval: self.invalidation_interval,
+            form_encode_basic_credentials,
+            refresh_ahead: settings.refresh_ahead.unwrap_or(DEFAULT_REFRESH_AHEAD),
+            expiry_margin: settings.expiry_margin.unwrap_or(DEFAULT_EXPIRY_MARGIN),
+            default_lifetime,
+            max_lifetime,
+            request_timeout,
+            invalidation_interval,
             allowed_origins,
             http_client,
             #[cfg(feature = "jwt")]
-            client_key: self.client_key,
+            client_key,
             #[cfg(feature = "jwt")]
-            assertion_audience: self.assertion_audience,
+            assertion_audience: settings.assertion_audience,
             #[cfg(feature = "jwt")]
-            assertion_lifetime: self.assertion_lifetime,
+            assertion_lifetime,
             #[cfg(feature = "store")]
-            store: self.store,
+            store,
             #[cfg(feature = "store")]
-            store_encryption_key: self.store_encryption_key,
+            store_encryption_key: settings.store_encryption_key,
         })
     }
 }
@@ -583,8 +664,8 @@ impl ConfigBuilder {
 impl fmt::Debug for ConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConfigBuilder")
-            .field("token_url", &self.token_url)
-            .field("client_id", &self.client_id)
+            .field("token_url", &self.settings.token_url)
+            .field("client_id", &self.settings.client_id)
             .field("client_secret", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -712,6 +793,8 @@ pub(crate) fn default_http_client(
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn builder(url: &str) -> ConfigBuilder {
@@ -767,6 +850,7 @@ mod tests {
         assert_eq!(field_of(builder(url).request_timeout(zero).build()), "request_timeout");
         assert_eq!(field_of(builder(url).default_lifetime(zero).build()), "default_lifetime");
         assert_eq!(field_of(builder(url).max_lifetime(zero).build()), "max_lifetime");
+        assert_eq!(field_of(builder(url).token_lifetime(zero).build()), "token_lifetime");
         let interval = builder(url).invalidation_interval(zero).build();
         assert_eq!(field_of(interval), "invalidation_interval");
         let origin = builder(url).allowed_origin("https://a.example/path").build();
@@ -922,5 +1006,485 @@ mod tests {
             let _ = Config::builder(url, id, secret).scope(scope).param(param, "v").build();
             let _ = builder("https://a.example/t").resource(origin.clone()).allowed_origin(origin).build();
         }
+    }
+
+    // Settings from a file (JSON here; any serde format) and from the environment.
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn settings(json: &str) -> Result<Settings, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    fn with_required(extra: &str) -> String {
+        format!(
+            r#"{{"token_url": "https://auth.example.com/token", "client_id": "client",
+                "client_secret": "hunter2-secret"{extra}}}"#
+        )
+    }
+
+    fn from_map(prefix: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: std::collections::HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        from_variables(prefix, |name| vars.get(name).cloned().ok_or(VarError::NotPresent))
+    }
+
+    const REQUIRED: [(&str, &str); 3] = [
+        ("ORDERS_TOKEN_URL", "https://auth.example.com/token"),
+        ("ORDERS_CLIENT_ID", "orders-service"),
+        ("ORDERS_CLIENT_SECRET", "hunter2-secret"),
+    ];
+
+    /// A file in a directory of this test's own, removed with it.
+    struct TempFiles(std::path::PathBuf);
+
+    impl TempFiles {
+        fn new(test: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("tcc-{test}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn write(&self, name: &str, contents: &str) -> String {
+            let path = self.0.join(name);
+            std::fs::write(&path, contents).unwrap();
+            path.display().to_string()
+        }
+    }
+
+    impl Drop for TempFiles {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A self-signed client certificate and its key, as PEM files.
+    fn certificate_files(files: &TempFiles) -> (String, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
+        let chain = certified.cert.pem();
+        let key = certified.signing_key.serialize_pem();
+        (files.write("client.crt", &chain), files.write("client.key", &key))
+    }
+
+    /// A setting, its value as text, other settings it needs, and what it shows in the
+    /// `Config` built (or in the error).
+    type Case = (&'static str, String, Vec<(&'static str, String)>, Check);
+    type Check = fn(Result<&Config, &ConfigError>) -> bool;
+
+    /// Each setting of [`Settings`], written as text in a file and in the environment, reaches
+    /// the `Config`. The cases must be the fields of `Settings`: a setting added without a case
+    /// here fails this test.
+    #[test]
+    fn every_setting_is_read_from_a_file_and_from_the_environment() {
+        let files = TempFiles::new("every-setting");
+        let (chain, key) = certificate_files(&files);
+        let not_a_root = files.write("root.pem", "not a certificate");
+        #[cfg(feature = "jwt")]
+        let signing_key = {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            files.write("signing.key", &key.serialize_pem())
+        };
+        let no_secret = || ("client_secret", String::new());
+        let text = |text: &str| text.to_owned();
+
+        let cases: Vec<Case> = vec![
+            ("token_url", text("https://other.example/t"), vec![], |c| {
+                c.is_ok_and(|c| c.token_url.as_str() == "https://other.example/t")
+            }),
+            ("client_id", text("orders"), vec![], |c| c.is_ok_and(|c| c.client_id == "orders")),
+            ("client_secret", text("other-secret"), vec![], |c| {
+                c.is_ok_and(|c| c.client_secret.expose_secret() == "other-secret")
+            }),
+            ("scope", text("read write"), vec![], |c| {
+                c.is_ok_and(|c| c.scopes == ["read", "write"])
+            }),
+            ("audience", text("https://api.example"), vec![], |c| {
+                c.is_ok_and(|c| c.audience.as_deref() == Some("https://api.example"))
+            }),
+            ("resource", text("https://a.example https://b.example"), vec![], |c| {
+                c.is_ok_and(|c| c.resources == ["https://a.example", "https://b.example"])
+            }),
+            ("param", text("tenant=acme&prompt=none"), vec![], |c| {
+                c.is_ok_and(|c| {
+                    c.params == [("tenant".into(), "acme".into()), ("prompt".into(), "none".into())]
+                })
+            }),
+            ("auth_method", text("post"), vec![], |c| {
+                c.is_ok_and(|c| c.auth_method == AuthMethod::ClientSecretPost)
+            }),
+            ("form_encode_basic_credentials", text("false"), vec![], |c| {
+                c.is_ok_and(|c| !c.form_encode_basic_credentials)
+            }),
+            ("refresh_ahead", text("2m"), vec![], |c| {
+                c.is_ok_and(|c| c.refresh_ahead == 2 * MINUTE)
+            }),
+            ("expiry_margin", text("10s"), vec![], |c| {
+                c.is_ok_and(|c| c.expiry_margin == Duration::from_secs(10))
+            }),
+            ("default_lifetime", text("15m"), vec![], |c| {
+                c.is_ok_and(|c| c.default_lifetime == 15 * MINUTE)
+            }),
+            ("max_lifetime", text("1h"), vec![], |c| {
+                c.is_ok_and(|c| c.max_lifetime == Some(60 * MINUTE))
+            }),
+            ("token_lifetime", text("20m"), vec![], |c| {
+                c.is_ok_and(|c| {
+                    c.default_lifetime == 20 * MINUTE && c.max_lifetime == Some(20 * MINUTE)
+                })
+            }),
+            ("request_timeout", text("7"), vec![], |c| {
+                c.is_ok_and(|c| c.request_timeout == Duration::from_secs(7))
+            }),
+            ("invalidation_interval", text("1s"), vec![], |c| {
+                c.is_ok_and(|c| c.invalidation_interval == Duration::from_secs(1))
+            }),
+            ("allowed_origin", text("https://a.example https://b.example:8443"), vec![], |c| {
+                c.is_ok_and(|c| c.allowed_origins.len() == 2)
+            }),
+            (
+                "danger_allow_plain_http",
+                text("true"),
+                vec![("token_url", text("http://auth.example.com/token"))],
+                |c| c.is_ok_and(|c| c.token_url.scheme() == "http"),
+            ),
+            (
+                "client_certificate_file",
+                chain.clone(),
+                vec![no_secret(), ("client_certificate_key_file", key.clone())],
+                |c| c.is_ok_and(|c| c.auth_method == AuthMethod::TlsClientAuth),
+            ),
+            (
+                "client_certificate_key_file",
+                key.clone(),
+                vec![no_secret(), ("client_certificate_file", chain.clone())],
+                |c| c.is_ok_and(|c| c.auth_method == AuthMethod::TlsClientAuth),
+            ),
+            // The roots leave no trace in a `Config` but their client: a file that holds no
+            // certificate shows that it was read.
+            ("tls_root_certificate_file", not_a_root, vec![], |c| {
+                c.is_err_and(|e| e.field() == "tls_root_certificate")
+            }),
+            #[cfg(feature = "jwt")]
+            (
+                "client_key_file",
+                signing_key.clone(),
+                vec![no_secret(), ("client_key_algorithm", text("ES256"))],
+                |c| c.is_ok_and(|c| c.auth_method == AuthMethod::PrivateKeyJwt),
+            ),
+            #[cfg(feature = "jwt")]
+            (
+                "client_key_algorithm",
+                text("es256"),
+                vec![no_secret(), ("client_key_file", signing_key.clone())],
+                |c| {
+                    let algorithm = |c: &Config| c.client_key.as_ref().map(|k| k.algorithm());
+                    c.is_ok_and(|c| algorithm(c) == Some(crate::SigningAlgorithm::Es256))
+                },
+            ),
+            #[cfg(feature = "jwt")]
+            (
+                "client_key_id",
+                text("k1"),
+                vec![
+                    no_secret(),
+                    ("client_key_file", signing_key.clone()),
+                    ("client_key_algorithm", text("ES256")),
+                ],
+                |c| c.is_ok_and(|c| c.client_key.as_ref().and_then(|k| k.key_id()) == Some("k1")),
+            ),
+            #[cfg(feature = "jwt")]
+            ("assertion_audience", text("https://issuer.example"), vec![], |c| {
+                c.is_ok_and(|c| c.assertion_audience.as_deref() == Some("https://issuer.example"))
+            }),
+            #[cfg(feature = "jwt")]
+            ("assertion_lifetime", text("90s"), vec![], |c| {
+                c.is_ok_and(|c| c.assertion_lifetime == Duration::from_secs(90))
+            }),
+            #[cfg(feature = "store")]
+            (
+                "store_encryption_key",
+                text("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="),
+                vec![],
+                |c| {
+                    let key = |c: &Config| {
+                        c.store_encryption_key.as_ref().map(|k| k.expose_secret().to_vec())
+                    };
+                    c.is_ok_and(|c| key(c) == Some(vec![7; 32]))
+                },
+            ),
+        ];
+
+        let mut covered: Vec<&str> = cases.iter().map(|case| case.0).collect();
+        let mut declared = settings::fields().to_vec();
+        covered.sort_unstable();
+        declared.sort_unstable();
+        assert_eq!(covered, declared, "one case per field of `Settings`");
+
+        for (field, value, needs, check) in cases {
+            let mut given = std::collections::BTreeMap::from([
+                ("token_url", text("https://auth.example.com/token")),
+                ("client_id", text("client")),
+                ("client_secret", text("hunter2-secret")),
+            ]);
+            given.extend(needs);
+            given.insert(field, value);
+
+            let file = serde_json::to_string(&given).unwrap();
+            let from_file =
+                settings(&file).map_err(|e| panic!("{field}: {e}")).unwrap().into_config();
+            assert!(check(from_file.as_ref()), "{field} from a file: {from_file:?}");
+
+            let vars: Vec<(String, &str)> = given
+                .iter()
+                .map(|(field, value)| (settings::variable("ORDERS", field), value.as_str()))
+                .collect();
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            let from_env = from_map("ORDERS", &vars);
+            assert!(check(from_env.as_ref()), "{field} from the environment: {from_env:?}");
+        }
+    }
+
+    #[test]
+    fn every_setting_of_a_file_section_reaches_the_config() {
+        let json = with_required(
+            r#", "scope": ["read", "write admin"], "audience": "https://api.example.com",
+                "resource": ["https://api.example.com"], "param": {"tenant": "acme"},
+                "auth_method": "post", "form_encode_basic_credentials": false,
+                "refresh_ahead": "2m", "expiry_margin": "10s", "default_lifetime": "15m",
+                "max_lifetime": "1h", "request_timeout": 7, "invalidation_interval": "1s",
+                "allowed_origin": "https://api.example.com""#,
+        );
+        let config = settings(&json).unwrap().into_config().unwrap();
+        assert_eq!(config.scopes(), ["read", "write", "admin"]);
+        assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
+        assert_eq!(config.audience.as_deref(), Some("https://api.example.com"));
+        assert_eq!(config.resources, ["https://api.example.com"]);
+        assert_eq!(config.params, [("tenant".to_owned(), "acme".to_owned())]);
+        assert!(!config.form_encode_basic_credentials);
+        assert_eq!(config.refresh_ahead, 2 * MINUTE);
+        assert_eq!(config.expiry_margin, Duration::from_secs(10));
+        assert_eq!(config.default_lifetime, 15 * MINUTE);
+        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
+        assert_eq!(config.request_timeout, Duration::from_secs(7));
+        assert_eq!(config.invalidation_interval, Duration::from_secs(1));
+        assert_eq!(config.allowed_origins.len(), 1);
+        assert_eq!(config.client_secret.expose_secret(), "hunter2-secret");
+    }
+
+    #[test]
+    fn left_out_settings_keep_the_builder_defaults() {
+        let config = settings(&with_required("")).unwrap().into_config().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::ClientSecretBasic);
+        assert_eq!(config.refresh_ahead, crate::DEFAULT_REFRESH_AHEAD);
+        assert_eq!(config.request_timeout, crate::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.max_lifetime, None);
+    }
+
+    #[test]
+    fn token_lifetime_sets_the_default_and_the_cap_and_excludes_them() {
+        let config =
+            settings(&with_required(r#", "token_lifetime": "1h""#)).unwrap().into_config().unwrap();
+        assert_eq!(config.default_lifetime, 60 * MINUTE);
+        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
+
+        let both = with_required(r#", "token_lifetime": "1h", "max_lifetime": "2h""#);
+        let error = settings(&both).unwrap().into_config().unwrap_err();
+        assert_eq!(error.field(), "token_lifetime");
+
+        let fixed = builder("https://a.example/t").token_lifetime(MINUTE).build().unwrap();
+        assert_eq!((fixed.default_lifetime, fixed.max_lifetime), (MINUTE, Some(MINUTE)));
+        let both = builder("https://a.example/t").token_lifetime(MINUTE).default_lifetime(MINUTE);
+        assert_eq!(field_of(both.build()), "token_lifetime");
+    }
+
+    #[test]
+    fn builder_errors_name_the_setting() {
+        let json = r#"{"token_url": "http://auth.example.com/t", "client_id": "c",
+                       "client_secret": "s"}"#;
+        let error = Config::try_from(settings(json).unwrap()).unwrap_err();
+        assert_eq!(error.field(), "token_url");
+    }
+
+    #[test]
+    fn every_variable_reaches_the_config() {
+        let mut vars = REQUIRED.to_vec();
+        vars.extend([
+            ("ORDERS_SCOPE", "orders:read orders:write"),
+            ("ORDERS_AUDIENCE", "https://orders.example.com"),
+            ("ORDERS_AUTH_METHOD", "client_secret_post"),
+            ("ORDERS_TOKEN_LIFETIME", "3600"),
+            ("ORDERS_REFRESH_AHEAD", "2m"),
+            ("ORDERS_REQUEST_TIMEOUT", "5s"),
+        ]);
+        let config = from_map("ORDERS", &vars).unwrap();
+        assert_eq!(config.token_url().as_str(), "https://auth.example.com/token");
+        assert_eq!(config.client_id(), "orders-service");
+        assert_eq!(config.client_secret.expose_secret(), "hunter2-secret");
+        assert_eq!(config.scopes(), ["orders:read", "orders:write"]);
+        assert_eq!(config.audience.as_deref(), Some("https://orders.example.com"));
+        assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
+        assert_eq!(config.default_lifetime, 60 * MINUTE);
+        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
+        assert_eq!(config.refresh_ahead, 2 * MINUTE);
+        assert_eq!(config.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let error = from_map("ORDERS", &REQUIRED[..1]).unwrap_err();
+        assert_eq!(error.field(), "client_id");
+        assert_eq!(
+            error.to_string(),
+            "invalid `client_id`: ORDERS_CLIENT_ID is not set (or empty)"
+        );
+        let error = from_map("ORDERS", &REQUIRED[..2]).unwrap_err();
+        assert_eq!(error.field(), "client_secret");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid `client_secret`: ORDERS_CLIENT_SECRET must not be empty"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_certificate_and_key_from_files_make_a_mutual_tls_client_without_a_secret() {
+        let files = TempFiles::new("mtls-settings");
+        let (chain, key) = certificate_files(&files);
+        let json = format!(
+            r#"{{"token_url": "https://auth.example.com/token", "client_id": "client",
+                "client_certificate_file": {chain:?}, "client_certificate_key_file": {key:?}}}"#
+        );
+        let config = settings(&json).unwrap().into_config().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::TlsClientAuth);
+
+        let vars = [
+            ("ORDERS_TOKEN_URL", "https://auth.example.com/token"),
+            ("ORDERS_CLIENT_ID", "orders-service"),
+            ("ORDERS_CLIENT_CERTIFICATE_FILE", chain.as_str()),
+            ("ORDERS_CLIENT_CERTIFICATE_KEY_FILE", key.as_str()),
+            ("ORDERS_AUTH_METHOD", "self_signed_tls_client_auth"),
+        ];
+        let config = from_map("ORDERS", &vars).unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::SelfSignedTlsClientAuth);
+    }
+
+    #[test]
+    fn a_half_given_certificate_or_an_unreadable_file_is_named() {
+        let files = TempFiles::new("mtls-errors");
+        let (chain, key) = certificate_files(&files);
+        let base = r#""token_url": "https://auth.example.com/token", "client_id": "client""#;
+        let error_of = |extra: String| {
+            settings(&format!("{{{base}, {extra}}}")).unwrap().into_config().unwrap_err()
+        };
+        let error = error_of(format!(r#""client_certificate_file": {chain:?}"#));
+        assert_eq!(error.field(), "client_certificate_key_file");
+        let error = error_of(format!(r#""client_certificate_key_file": {key:?}"#));
+        assert_eq!(error.field(), "client_certificate_file");
+        let missing = files.0.join("nowhere.crt").display().to_string();
+        let error = error_of(format!(
+            r#""client_certificate_file": {missing:?}, "client_certificate_key_file": {key:?}"#
+        ));
+        assert_eq!(error.field(), "client_certificate_file");
+        assert!(
+            error.reason().contains("nowhere.crt") && error.reason().contains("cannot be read")
+        );
+        let error = error_of(format!(
+            r#""client_certificate_file": {key:?}, "client_certificate_key_file": {key:?}"#
+        ));
+        assert_eq!(error.field(), "client_certificate_file");
+        assert!(error.reason().contains("no PEM `CERTIFICATE`"), "{error}");
+    }
+
+    #[cfg(feature = "jwt")]
+    #[test]
+    fn a_signing_key_from_a_file_makes_a_private_key_jwt_client() {
+        let files = TempFiles::new("jwt-settings");
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let key = files.write("signing.key", &key.serialize_pem());
+        let base = r#""token_url": "https://auth.example.com/token", "client_id": "client""#;
+        let json = format!(
+            r#"{{{base}, "client_key_file": {key:?}, "client_key_algorithm": "ES256",
+                "client_key_id": "k1"}}"#
+        );
+        let config = settings(&json).unwrap().into_config().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+        assert_eq!(config.client_key.as_ref().and_then(|k| k.key_id()), Some("k1"));
+
+        // An EC key read as the default RS256.
+        let json = format!(r#"{{{base}, "client_key_file": {key:?}}}"#);
+        let error = settings(&json).unwrap().into_config().unwrap_err();
+        assert_eq!(error.field(), "client_key_file");
+        let json = format!(r#"{{{base}, "client_key_id": "k1"}}"#);
+        let error = settings(&json).unwrap().into_config().unwrap_err();
+        assert_eq!(error.field(), "client_key_file");
+
+        let vars = [
+            ("TOKEN_URL", "https://auth.example.com/token"),
+            ("CLIENT_ID", "orders-service"),
+            ("CLIENT_KEY_FILE", key.as_str()),
+            ("CLIENT_KEY_ALGORITHM", "es256"),
+        ];
+        assert_eq!(from_map("", &vars).unwrap().auth_method(), AuthMethod::PrivateKeyJwt);
+        let vars = [vars[0], vars[1], vars[2], ("CLIENT_KEY_ALGORITHM", "HS256")];
+        let error = from_map("", &vars).unwrap_err();
+        assert_eq!(error.field(), "client_key_algorithm");
+        assert!(error.to_string().contains("CLIENT_KEY_ALGORITHM is `HS256`, not"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_variable_is_named_without_echoing_secrets() {
+        let bad = |name: &'static str, value: &'static str| {
+            let mut vars = REQUIRED.to_vec();
+            vars.retain(|(n, _)| *n != name);
+            vars.push((name, value));
+            // A good setting read after the bad one: the error still names the bad one.
+            vars.push(("ORDERS_ALLOWED_ORIGIN", "https://api.example.com"));
+            from_map("ORDERS", &vars).unwrap_err()
+        };
+        let error = bad("ORDERS_REQUEST_TIMEOUT", "soon");
+        assert_eq!(error.field(), "request_timeout");
+        assert!(error.to_string().contains("ORDERS_REQUEST_TIMEOUT is not a duration"), "{error}");
+
+        let error = bad("ORDERS_AUTH_METHOD", "mtls");
+        assert!(error.to_string().contains("ORDERS_AUTH_METHOD is `mtls`, not"), "{error}");
+
+        let error = bad("ORDERS_TOKEN_URL", "http://auth.example.com/token");
+        assert_eq!(error.field(), "token_url");
+        assert!(error.to_string().starts_with("invalid `token_url`: ORDERS_TOKEN_URL plain http"));
+
+        let error = bad("ORDERS_TOKEN_LIFETIME", "0s");
+        assert!(error.to_string().contains("ORDERS_TOKEN_LIFETIME must be greater"), "{error}");
+
+        let error = bad("ORDERS_TOKEN_URL", "https://user:hunter2@auth.example.com/token");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+
+        #[cfg(feature = "store")]
+        {
+            let error = bad("ORDERS_STORE_ENCRYPTION_KEY", "hunter2");
+            let text = error.to_string();
+            assert!(
+                text.contains("ORDERS_STORE_ENCRYPTION_KEY is not 32 bytes in base64"),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+
+    #[test]
+    fn empty_optional_variables_count_as_unset() {
+        let mut vars = REQUIRED.to_vec();
+        vars.push(("ORDERS_SCOPE", ""));
+        vars.push(("ORDERS_REQUEST_TIMEOUT", " "));
+        let config = from_map("ORDERS", &vars).unwrap();
+        assert!(config.scopes().is_empty());
+        assert_eq!(config.request_timeout, crate::DEFAULT_REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn an_empty_prefix_reads_bare_names_and_a_trailing_underscore_is_not_doubled() {
+        let bare: Vec<_> = REQUIRED.iter().map(|(n, v)| (&n["ORDERS_".len()..], *v)).collect();
+        assert!(from_map("", &bare).is_ok());
+        assert!(from_map("ORDERS_", &REQUIRED).is_ok());
     }
 }

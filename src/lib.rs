@@ -60,9 +60,10 @@
 //!
 //! [`config`](Config) holds the settings and their defaults; the token lifecycle (fresh, stale,
 //! invalid) lives in `token.rs`, the single flight in `cache.rs`, the request and response in
-//! `endpoint.rs` and `response.rs`, the backoff in `backoff.rs`. [`Settings`] and
-//! [`Config::from_env`] read the configuration from a file or the environment, and
-//! [`ServiceBuilderExt`] adds `.client_credentials(config)` to `ServiceBuilder`.
+//! `endpoint.rs` and `response.rs`, the backoff in `backoff.rs`. [`Settings`] declares every
+//! setting once: the builder writes into it, a file is read into it, and so is the
+//! environment ([`Config::from_env`]). [`ServiceBuilderExt`] adds `.client_credentials(config)`
+//! to `ServiceBuilder`.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -1,5 +1,6 @@
-//! The configuration as operators keep it: a section of a configuration file ([`Settings`]), or
-//! environment variables ([`Config::from_env`]).
+//! The settings, declared once: [`Settings`] is what a configuration file holds, what
+//! [`Config::from_env`](crate::Config::from_env) reads from the environment, and what the
+//! setters of [`ConfigBuilder`](crate::ConfigBuilder) write into.
 //!
 //! ```
 //! use tower_client_credentials::{Config, Settings};
@@ -20,10 +21,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Both end in [`ConfigBuilder::build`], so a file, the environment and code are checked
-//! alike, and errors name the setting ([`ConfigError::field`]) with the same names.
+//! A file, the environment and code all end in
+//! [`ConfigBuilder::build`](crate::ConfigBuilder::build), so they are checked alike, and errors
+//! name the setting ([`ConfigError::field`]) with the same names. This module knows the
+//! settings as text; `config.rs` turns them into a `Config`.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
 use std::env::VarError;
 use std::fmt;
 use std::fs;
@@ -34,16 +37,70 @@ use secrecy::SecretString;
 use serde::de::{self, Deserializer, Unexpected};
 use serde::Deserialize;
 
-use crate::config::{AuthMethod, Config, ConfigBuilder};
+use crate::client_auth::AuthMethod;
 use crate::error::ConfigError;
 use crate::tls::ClientCertificate;
 
-/// A configuration-file section for a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer),
-/// read with serde; [`into_config`](Self::into_config) checks it.
+/// Every setting of a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer) that can be
+/// written as text: a configuration-file section read with serde, the environment read by
+/// [`Config::from_env`](crate::Config::from_env), and what the [`ConfigBuilder`] setters
+/// write. [`into_config`](Self::into_config) checks it.
 ///
-/// Each field is the [`ConfigBuilder`] setter of the same name; the ones left out keep the
-/// builder's defaults. Unknown fields are refused, so a misspelt setting fails loudly instead
-/// of being ignored. In TOML:
+/// Each setting has one name: its builder setter's, which is also its key in a file and, in
+/// capitals after a prefix, its environment variable (`refresh_ahead`, `ORDERS_REFRESH_AHEAD`).
+/// The ones left out keep the builder's defaults:
+///
+/// | builder setter | file key | environment | default |
+/// |---|---|---|---|
+/// | [`Config::builder`]`(token_url, ..)` | `token_url` | `{P}_TOKEN_URL` | required |
+/// | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `{P}_CLIENT_ID` | required |
+/// | [`Config::builder`]`(.., client_secret)` | `client_secret` | `{P}_CLIENT_SECRET` | none: then a certificate or key ([`Config::builder_without_secret`]) |
+/// | [`scope`](crate::ConfigBuilder::scope) | `scope` | `{P}_SCOPE` | none |
+/// | [`audience`](crate::ConfigBuilder::audience) | `audience` | `{P}_AUDIENCE` | none |
+/// | [`resource`](crate::ConfigBuilder::resource) | `resource` | `{P}_RESOURCE` | none |
+/// | [`param`](crate::ConfigBuilder::param) | `param` | `{P}_PARAM` | none |
+/// | [`auth_method`](crate::ConfigBuilder::auth_method) | `auth_method` | `{P}_AUTH_METHOD` | the one the credentials imply |
+/// | [`form_encode_basic_credentials`](crate::ConfigBuilder::form_encode_basic_credentials) | `form_encode_basic_credentials` | `{P}_FORM_ENCODE_BASIC_CREDENTIALS` | `true` |
+/// | [`refresh_ahead`](crate::ConfigBuilder::refresh_ahead) | `refresh_ahead` | `{P}_REFRESH_AHEAD` | 5 minutes |
+/// | [`expiry_margin`](crate::ConfigBuilder::expiry_margin) | `expiry_margin` | `{P}_EXPIRY_MARGIN` | 30 seconds |
+/// | [`default_lifetime`](crate::ConfigBuilder::default_lifetime) | `default_lifetime` | `{P}_DEFAULT_LIFETIME` | 5 minutes |
+/// | [`max_lifetime`](crate::ConfigBuilder::max_lifetime) | `max_lifetime` | `{P}_MAX_LIFETIME` | none |
+/// | [`token_lifetime`](crate::ConfigBuilder::token_lifetime) | `token_lifetime` | `{P}_TOKEN_LIFETIME` | none: sets the two above |
+/// | [`request_timeout`](crate::ConfigBuilder::request_timeout) | `request_timeout` | `{P}_REQUEST_TIMEOUT` | 10 seconds |
+/// | [`invalidation_interval`](crate::ConfigBuilder::invalidation_interval) | `invalidation_interval` | `{P}_INVALIDATION_INTERVAL` | 5 seconds |
+/// | [`allowed_origin`](crate::ConfigBuilder::allowed_origin) | `allowed_origin` | `{P}_ALLOWED_ORIGIN` | none: every request |
+/// | [`danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http) | `danger_allow_plain_http` | `{P}_DANGER_ALLOW_PLAIN_HTTP` | `false` |
+/// | [`client_certificate`](crate::ConfigBuilder::client_certificate) | `client_certificate_file`, `client_certificate_key_file` | `{P}_CLIENT_CERTIFICATE_FILE`, `{P}_CLIENT_CERTIFICATE_KEY_FILE` | none |
+/// | [`tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate) | `tls_root_certificate_file` | `{P}_TLS_ROOT_CERTIFICATE_FILE` | the system's roots only |
+/// | `client_key` (feature `jwt`) | `client_key_file`, `client_key_algorithm`, `client_key_id` | `{P}_CLIENT_KEY_FILE`, `{P}_CLIENT_KEY_ALGORITHM`, `{P}_CLIENT_KEY_ID` | none; the algorithm `RS256` |
+/// | `assertion_audience` (feature `jwt`) | `assertion_audience` | `{P}_ASSERTION_AUDIENCE` | the token URL |
+/// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | 60 seconds |
+/// | `store_encryption_key` (feature `store`) | `store_encryption_key` | `{P}_STORE_ENCRYPTION_KEY` | derived from the client secret |
+/// | [`http_client`](crate::ConfigBuilder::http_client) | cannot be text | cannot be text | this crate's own client |
+/// | `store` (feature `store`) | cannot be text | cannot be text | none |
+///
+/// `{P}` is the prefix given to [`Config::from_env`](crate::Config::from_env). Values are
+/// written the same way in a file and in the environment:
+///
+/// - **durations** as text such as `"30s"`, `"5m"` or `"1h 30m"` (see the `humantime` crate),
+///   or a plain number of seconds;
+/// - **lists** (`scope`, `resource`, `allowed_origin`) as a list, or as one string of items
+///   separated by spaces: `ORDERS_SCOPE="orders:read orders:write"`;
+/// - **`param`** as a table of names and values, or as form-encoded text:
+///   `ORDERS_PARAM="tenant=acme&prompt=none"`;
+/// - **`true` and `false`** as booleans or as text;
+/// - **`auth_method`** as `"basic"`, `"post"` or a registered name (`"client_secret_post"`,
+///   `"private_key_jwt"`, `"tls_client_auth"`, ...); **`client_key_algorithm`** as `"RS256"`,
+///   `"PS256"` or `"ES256"`;
+/// - **keys and certificates** as the paths of their PEM files, read by `build`;
+/// - **`store_encryption_key`** as its 32 bytes in standard base64 (`openssl rand -base64 32`).
+///
+/// The builder's other settings are objects, not text: the [`ClientCertificate`] and
+/// `ClientKey` that the files above stand for, a `reqwest::Client`, a store. Give them to the
+/// builder of [`into_builder`](Self::into_builder).
+///
+/// Unknown fields are refused, so a misspelt setting fails loudly instead of being ignored.
+/// In TOML:
 ///
 /// ```toml
 /// [orders_api.auth]
@@ -52,15 +109,14 @@ use crate::tls::ClientCertificate;
 /// client_secret = "s3cret"            # better: injected from a secret store
 /// scope = "orders:read orders:write"  # or a list: ["orders:read", "orders:write"]
 /// audience = "https://orders.example.com"
-/// resources = ["https://orders.example.com"]
-/// auth_method = "post"                # "basic" (default) or "post", or any registered name:
-///                                     # "client_secret_post", "private_key_jwt", ...
+/// resource = ["https://orders.example.com"]
+/// auth_method = "post"
 /// refresh_ahead = "5m"
 /// expiry_margin = "30s"
 /// token_lifetime = "1h"               # a fixed token time: default and maximum lifetime
 /// request_timeout = "10s"
 ///
-/// [orders_api.auth.params]            # any other form parameter
+/// [orders_api.auth.param]             # any other form parameter
 /// tenant = "acme"
 /// ```
 ///
@@ -75,20 +131,25 @@ use crate::tls::ClientCertificate;
 /// client_certificate_key_file = "/etc/orders/client.key"
 /// # or private_key_jwt (feature `jwt`):
 /// # client_key_file = "/etc/orders/signing.key"
-/// # client_key_algorithm = "ES256"   # "RS256" (default), "PS256" or "ES256"
+/// # client_key_algorithm = "ES256"
 /// # client_key_id = "orders-2026"
 /// ```
 ///
-/// Durations are text such as `"30s"`, `"5m"` or `"1h 30m"` (see the `humantime` crate), or a
-/// plain number of seconds.
+/// The client secret is held as a [`SecretString`], the store's key as a
+/// [`SecretSlice`](secrecy::SecretSlice): `Debug` redacts them, and `Settings` cannot be
+/// serialized, so they are never written back out.
 ///
-/// The client secret is held as a [`SecretString`]: `Debug` redacts it, and `Settings` cannot
-/// be serialized, so it is never written back out. Keys and certificates stay in their files
-/// until [`into_config`](Self::into_config) reads them.
+/// [`Config::builder`]: crate::Config::builder
+/// [`Config::builder_without_secret`]: crate::Config::builder_without_secret
+/// [`ConfigBuilder`]: crate::ConfigBuilder
+/// [`ConfigBuilder::build`]: crate::ConfigBuilder::build
+/// [`ConfigError::field`]: crate::ConfigError::field
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Settings {
+    // One name per field, and no `alias`: the environment reads the names serde lists, and
+    // serde lists aliases among them.
     /// The token endpoint. Required.
     pub token_url: String,
     /// The client id. Required.
@@ -97,89 +158,104 @@ pub struct Settings {
     /// `client_certificate_file` or (feature `jwt`) `client_key_file` instead.
     #[serde(default = "no_secret", deserialize_with = "secret")]
     pub client_secret: SecretString,
-    /// Scopes to request: a string of scopes separated by spaces, or a list. Also read as
-    /// `scopes`.
-    #[serde(default, alias = "scopes", deserialize_with = "one_or_many")]
+    /// See [`ConfigBuilder::scope`](crate::ConfigBuilder::scope).
+    #[serde(default, deserialize_with = "words")]
     pub scope: Vec<String>,
-    /// The `audience` parameter (Auth0, Okta).
+    /// See [`ConfigBuilder::audience`](crate::ConfigBuilder::audience).
     #[serde(default)]
     pub audience: Option<String>,
-    /// RFC 8707 `resource` parameters: one URI or a list. Also read as `resource`.
-    #[serde(default, alias = "resource", deserialize_with = "one_or_many")]
-    pub resources: Vec<String>,
-    /// Any other form parameters, by name.
-    #[serde(default)]
-    pub params: BTreeMap<String, String>,
-    /// `"basic"` or `"post"` (also `"client_secret_basic"`, `"client_secret_post"`).
+    /// See [`ConfigBuilder::resource`](crate::ConfigBuilder::resource).
+    #[serde(default, deserialize_with = "words")]
+    pub resource: Vec<String>,
+    /// See [`ConfigBuilder::param`](crate::ConfigBuilder::param).
+    #[serde(default, deserialize_with = "params")]
+    pub param: Vec<(String, String)>,
+    /// See [`ConfigBuilder::auth_method`](crate::ConfigBuilder::auth_method).
     #[serde(default, deserialize_with = "auth_method")]
     pub auth_method: Option<AuthMethod>,
-    /// See [`ConfigBuilder::form_encode_basic_credentials`].
-    #[serde(default)]
+    /// See [`ConfigBuilder::form_encode_basic_credentials`](crate::ConfigBuilder::form_encode_basic_credentials).
+    #[serde(default, deserialize_with = "some_flag")]
     pub form_encode_basic_credentials: Option<bool>,
-    /// See [`ConfigBuilder::refresh_ahead`].
+    /// See [`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead).
     #[serde(default, deserialize_with = "duration")]
     pub refresh_ahead: Option<Duration>,
-    /// See [`ConfigBuilder::expiry_margin`].
+    /// See [`ConfigBuilder::expiry_margin`](crate::ConfigBuilder::expiry_margin).
     #[serde(default, deserialize_with = "duration")]
     pub expiry_margin: Option<Duration>,
-    /// See [`ConfigBuilder::default_lifetime`].
+    /// See [`ConfigBuilder::default_lifetime`](crate::ConfigBuilder::default_lifetime).
     #[serde(default, deserialize_with = "duration")]
     pub default_lifetime: Option<Duration>,
-    /// See [`ConfigBuilder::max_lifetime`].
+    /// See [`ConfigBuilder::max_lifetime`](crate::ConfigBuilder::max_lifetime).
     #[serde(default, deserialize_with = "duration")]
     pub max_lifetime: Option<Duration>,
-    /// A fixed token time: sets both `default_lifetime` and `max_lifetime`, as the .NET
-    /// `TokenTime` setting does. Give either it or them.
+    /// See [`ConfigBuilder::token_lifetime`](crate::ConfigBuilder::token_lifetime).
     #[serde(default, deserialize_with = "duration")]
     pub token_lifetime: Option<Duration>,
-    /// See [`ConfigBuilder::request_timeout`].
+    /// See [`ConfigBuilder::request_timeout`](crate::ConfigBuilder::request_timeout).
     #[serde(default, deserialize_with = "duration")]
     pub request_timeout: Option<Duration>,
-    /// See [`ConfigBuilder::invalidation_interval`].
+    /// See [`ConfigBuilder::invalidation_interval`](crate::ConfigBuilder::invalidation_interval).
     #[serde(default, deserialize_with = "duration")]
     pub invalidation_interval: Option<Duration>,
-    /// Origins that may receive the token: one or a list. Also read as `allowed_origin`. See
-    /// [`ConfigBuilder::allowed_origin`].
-    #[serde(default, alias = "allowed_origin", deserialize_with = "one_or_many")]
-    pub allowed_origins: Vec<String>,
-    /// See [`ConfigBuilder::danger_allow_plain_http`]. Default: `false`.
-    #[serde(default)]
+    /// See [`ConfigBuilder::allowed_origin`](crate::ConfigBuilder::allowed_origin).
+    #[serde(default, deserialize_with = "words")]
+    pub allowed_origin: Vec<String>,
+    /// See [`ConfigBuilder::danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http).
+    #[serde(default, deserialize_with = "flag")]
     pub danger_allow_plain_http: bool,
     /// A PEM file with the client's certificate chain, for mutual TLS (`tls_client_auth`,
     /// `self_signed_tls_client_auth`); give `client_certificate_key_file` with it. See
-    /// [`ClientCertificate::from_pem`].
+    /// [`ConfigBuilder::client_certificate`](crate::ConfigBuilder::client_certificate).
     #[serde(default)]
     pub client_certificate_file: Option<PathBuf>,
     /// A PEM file with the private key of `client_certificate_file`.
     #[serde(default)]
     pub client_certificate_key_file: Option<PathBuf>,
+    /// A PEM file with certificate authorities to trust besides the system's. See
+    /// [`ConfigBuilder::tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate).
+    #[serde(default)]
+    pub tls_root_certificate_file: Option<PathBuf>,
     /// A PEM file with the private key that signs client assertions (`private_key_jwt`).
     /// See [`ClientKey::from_pem`](crate::ClientKey::from_pem). Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default)]
     pub client_key_file: Option<PathBuf>,
-    /// How `client_key_file` signs: `"RS256"` (the default, which every server supports),
-    /// `"PS256"` or `"ES256"`. Feature `jwt`.
+    /// How `client_key_file` signs: RS256 (the default, which every server supports), PS256
+    /// or ES256. Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default, deserialize_with = "signing_algorithm")]
     pub client_key_algorithm: Option<crate::SigningAlgorithm>,
-    /// The key id sent as the assertion's `kid`. Feature `jwt`.
+    /// The key id sent as the assertion's `kid`. See
+    /// [`ClientKey::with_key_id`](crate::ClientKey::with_key_id). Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default)]
     pub client_key_id: Option<String>,
+    /// See [`ConfigBuilder::assertion_audience`](crate::ConfigBuilder::assertion_audience).
+    #[cfg(feature = "jwt")]
+    #[serde(default)]
+    pub assertion_audience: Option<String>,
+    /// See [`ConfigBuilder::assertion_lifetime`](crate::ConfigBuilder::assertion_lifetime).
+    #[cfg(feature = "jwt")]
+    #[serde(default, deserialize_with = "duration")]
+    pub assertion_lifetime: Option<Duration>,
+    /// See [`ConfigBuilder::store_encryption_key`](crate::ConfigBuilder::store_encryption_key);
+    /// written as base64.
+    #[cfg(feature = "store")]
+    #[serde(default, deserialize_with = "encryption_key")]
+    pub store_encryption_key: Option<secrecy::SecretSlice<u8>>,
 }
 
 impl Settings {
     /// Settings with the required fields and nothing else.
-    fn new(token_url: String, client_id: String, client_secret: SecretString) -> Self {
+    pub(crate) fn new(token_url: String, client_id: String, client_secret: SecretString) -> Self {
         Self {
             token_url,
             client_id,
             client_secret,
             scope: Vec::new(),
             audience: None,
-            resources: Vec::new(),
-            params: BTreeMap::new(),
+            resource: Vec::new(),
+            param: Vec::new(),
             auth_method: None,
             form_encode_basic_credentials: None,
             refresh_ahead: None,
@@ -189,141 +265,164 @@ impl Settings {
             token_lifetime: None,
             request_timeout: None,
             invalidation_interval: None,
-            allowed_origins: Vec::new(),
+            allowed_origin: Vec::new(),
             danger_allow_plain_http: false,
             client_certificate_file: None,
             client_certificate_key_file: None,
+            tls_root_certificate_file: None,
             #[cfg(feature = "jwt")]
             client_key_file: None,
             #[cfg(feature = "jwt")]
             client_key_algorithm: None,
             #[cfg(feature = "jwt")]
             client_key_id: None,
+            #[cfg(feature = "jwt")]
+            assertion_audience: None,
+            #[cfg(feature = "jwt")]
+            assertion_lifetime: None,
+            #[cfg(feature = "store")]
+            store_encryption_key: None,
         }
     }
 
-    /// Checks the settings and returns the [`Config`].
+    /// The settings of the variables `{prefix}_{FIELD}`, looked up by `lookup` (the process
+    /// environment, or a test's map). A variable that is set but empty counts as unset.
     ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the first unusable setting, as from [`ConfigBuilder::build`],
-    /// or `token_lifetime` when it is given together with `default_lifetime` or
-    /// `max_lifetime`.
-    pub fn into_config(self) -> Result<Config, ConfigError> {
-        self.into_builder()?.build()
+    /// The text goes through the same serde code as a file's. Errors name the variable.
+    pub(crate) fn from_variables(
+        prefix: &str,
+        lookup: impl Fn(&str) -> Result<String, VarError>,
+    ) -> Result<Self, ConfigError> {
+        let mut given = Vec::new();
+        for &field in fields() {
+            match lookup(&variable(prefix, field)) {
+                Ok(value) if value.trim().is_empty() => {}
+                Ok(value) => given.push((field, value)),
+                Err(VarError::NotPresent) => {}
+                // Never echo the value: it may be the secret.
+                Err(VarError::NotUnicode(_)) => {
+                    return Err(named(prefix, field, "is not valid UTF-8"))
+                }
+            }
+        }
+        // serde reads a map one entry at a time, the value right after its name: the field
+        // read last when an error comes is the one whose value is wrong.
+        let reading = Cell::new("");
+        let variables = given.into_iter().map(|(field, value)| {
+            reading.set(field);
+            (field.to_owned(), value)
+        });
+        envy::from_iter(variables).map_err(|error| match error {
+            envy::Error::MissingValue(field) => named(prefix, field, "is not set (or empty)"),
+            envy::Error::Custom(reason) => named(prefix, reading.get(), format!("is {reason}")),
+        })
     }
 
-    fn into_builder(self) -> Result<ConfigBuilder, ConfigError> {
-        let (mut default_lifetime, mut max_lifetime) = (self.default_lifetime, self.max_lifetime);
-        if let Some(lifetime) = self.token_lifetime {
-            if default_lifetime.is_some() || max_lifetime.is_some() {
+    /// The certificate of `client_certificate_file` and `client_certificate_key_file`, if
+    /// given.
+    pub(crate) fn read_client_certificate(&self) -> Result<Option<ClientCertificate>, ConfigError> {
+        match (&self.client_certificate_file, &self.client_certificate_key_file) {
+            (Some(chain), Some(key)) => ClientCertificate::from_pem(
+                read("client_certificate_file", chain)?,
+                read("client_certificate_key_file", key)?,
+            )
+            .map(Some)
+            .map_err(|error| ConfigError::new("client_certificate_file", error.reason())),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::new(
+                "client_certificate_key_file",
+                "is missing: `client_certificate_file` needs the certificate's private key",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                "client_certificate_file",
+                "is missing: `client_certificate_key_file` is given without its certificate",
+            )),
+        }
+    }
+
+    /// The contents of `tls_root_certificate_file`, if given.
+    pub(crate) fn read_tls_root_certificate(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        let file = self.tls_root_certificate_file.as_deref();
+        file.map(|file| read("tls_root_certificate_file", file)).transpose()
+    }
+
+    /// The signing key of `client_key_file`, if given.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn read_client_key(&self) -> Result<Option<crate::ClientKey>, ConfigError> {
+        let Some(file) = &self.client_key_file else {
+            if self.client_key_algorithm.is_some() || self.client_key_id.is_some() {
                 return Err(ConfigError::new(
-                    "token_lifetime",
-                    "sets both `default_lifetime` and `max_lifetime`; give either it or them",
+                    "client_key_file",
+                    "is missing: `client_key_algorithm` or `client_key_id` describes a key \
+                     that is not given",
                 ));
             }
-            (default_lifetime, max_lifetime) = (Some(lifetime), Some(lifetime));
-        }
-
-        let mut builder = Config::builder(self.token_url, self.client_id, self.client_secret);
-        for scope in self.scope {
-            builder = builder.scope(scope);
-        }
-        for resource in self.resources {
-            builder = builder.resource(resource);
-        }
-        for (name, value) in self.params {
-            builder = builder.param(name, value);
-        }
-        for origin in self.allowed_origins {
-            builder = builder.allowed_origin(origin);
-        }
-        if self.danger_allow_plain_http {
-            builder = builder.danger_allow_plain_http();
-        }
-        if let Some(audience) = self.audience {
-            builder = builder.audience(audience);
-        }
-        if let Some(method) = self.auth_method {
-            builder = builder.auth_method(method);
-        }
-        if let Some(encode) = self.form_encode_basic_credentials {
-            builder = builder.form_encode_basic_credentials(encode);
-        }
-        let certificate = (self.client_certificate_file, self.client_certificate_key_file);
-        if let Some(certificate) = client_certificate(certificate)? {
-            builder = builder.client_certificate(certificate);
-        }
-        #[cfg(feature = "jwt")]
-        if let Some(key) =
-            client_key(self.client_key_file, self.client_key_algorithm, self.client_key_id)?
-        {
-            builder = builder.client_key(key);
-        }
-        let durations: [(Option<Duration>, DurationSetter); 6] = [
-            (self.refresh_ahead, ConfigBuilder::refresh_ahead),
-            (self.expiry_margin, ConfigBuilder::expiry_margin),
-            (default_lifetime, ConfigBuilder::default_lifetime),
-            (max_lifetime, ConfigBuilder::max_lifetime),
-            (self.request_timeout, ConfigBuilder::request_timeout),
-            (self.invalidation_interval, ConfigBuilder::invalidation_interval),
-        ];
-        for (value, set) in durations {
-            if let Some(duration) = value {
-                builder = set(builder, duration);
-            }
-        }
-        Ok(builder)
+            return Ok(None);
+        };
+        let algorithm = self.client_key_algorithm.unwrap_or(crate::SigningAlgorithm::Rs256);
+        let key = crate::ClientKey::from_pem(read("client_key_file", file)?, algorithm)
+            .map_err(|error| ConfigError::new("client_key_file", error.reason()))?;
+        Ok(Some(match &self.client_key_id {
+            Some(id) => key.with_key_id(id),
+            None => key,
+        }))
     }
 }
 
-/// The certificate of `client_certificate_file` and `client_certificate_key_file`, if given.
-fn client_certificate(
-    files: (Option<PathBuf>, Option<PathBuf>),
-) -> Result<Option<ClientCertificate>, ConfigError> {
-    match files {
-        (Some(chain), Some(key)) => ClientCertificate::from_pem(
-            read("client_certificate_file", &chain)?,
-            read("client_certificate_key_file", &key)?,
-        )
-        .map(Some)
-        .map_err(|error| ConfigError::new("client_certificate_file", error.reason())),
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(ConfigError::new(
-            "client_certificate_key_file",
-            "is missing: `client_certificate_file` needs the certificate's private key",
-        )),
-        (None, Some(_)) => Err(ConfigError::new(
-            "client_certificate_file",
-            "is missing: `client_certificate_key_file` is given without its certificate",
-        )),
+/// The names of the settings: the fields of [`Settings`], as serde lists them.
+pub(crate) fn fields() -> &'static [&'static str] {
+    /// A deserializer that notes the fields it is asked for, and gives nothing.
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_struct<V: de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("only the field names were wanted"))
+        }
+
+        fn deserialize_any<V: de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only a struct has field names"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _ = Settings::deserialize(Fields(&mut fields));
+    fields
+}
+
+/// The environment variable of `field`: `{PREFIX}_{FIELD}`, or `{FIELD}` with an empty
+/// prefix; a trailing `_` of the prefix is not doubled.
+pub(crate) fn variable(prefix: &str, field: &str) -> String {
+    match prefix.trim_end_matches('_') {
+        "" => field.to_ascii_uppercase(),
+        prefix => format!("{prefix}_{}", field.to_ascii_uppercase()),
     }
 }
 
-/// The signing key of `client_key_file`, if given.
-#[cfg(feature = "jwt")]
-fn client_key(
-    file: Option<PathBuf>,
-    algorithm: Option<crate::SigningAlgorithm>,
-    key_id: Option<String>,
-) -> Result<Option<crate::ClientKey>, ConfigError> {
-    let Some(file) = file else {
-        if algorithm.is_some() || key_id.is_some() {
-            return Err(ConfigError::new(
-                "client_key_file",
-                "is missing: `client_key_algorithm` or `client_key_id` describes a key that is \
-                 not given",
-            ));
-        }
-        return Ok(None);
-    };
-    let algorithm = algorithm.unwrap_or(crate::SigningAlgorithm::Rs256);
-    let key = crate::ClientKey::from_pem(read("client_key_file", &file)?, algorithm)
-        .map_err(|error| ConfigError::new("client_key_file", error.reason()))?;
-    Ok(Some(match key_id {
-        Some(id) => key.with_key_id(id),
-        None => key,
-    }))
+/// Adds the variable's name to an error about a setting that a variable gives.
+pub(crate) fn naming_the_variable(prefix: &str, error: ConfigError) -> ConfigError {
+    match fields().iter().find(|&&field| field == error.field()) {
+        Some(field) => named(prefix, field, error.reason()),
+        None => error,
+    }
+}
+
+/// An error about `field` that names its variable.
+fn named(prefix: &str, field: &'static str, reason: impl fmt::Display) -> ConfigError {
+    ConfigError::new(field, format!("{} {reason}", variable(prefix, field)))
 }
 
 /// The contents of the file a setting names; an error naming the setting and the file if it
@@ -333,169 +432,8 @@ fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
         .map_err(|e| ConfigError::new(field, format!("`{}` cannot be read: {e}", path.display())))
 }
 
-/// A [`ConfigBuilder`] method that takes a duration.
-type DurationSetter = fn(ConfigBuilder, Duration) -> ConfigBuilder;
-
-impl TryFrom<Settings> for Config {
-    type Error = ConfigError;
-
-    /// The same as [`Settings::into_config`].
-    fn try_from(settings: Settings) -> Result<Self, Self::Error> {
-        settings.into_config()
-    }
-}
-
-/// The variables [`Config::from_env`] reads, after the prefix, with the setting each feeds.
-const VARIABLES: &[(&str, &str)] = &[
-    ("TOKEN_URL", "token_url"),
-    ("CLIENT_ID", "client_id"),
-    ("CLIENT_SECRET", "client_secret"),
-    ("SCOPE", "scope"),
-    ("AUDIENCE", "audience"),
-    ("AUTH_METHOD", "auth_method"),
-    ("TOKEN_LIFETIME", "token_lifetime"),
-    ("REFRESH_AHEAD", "refresh_ahead"),
-    ("REQUEST_TIMEOUT", "request_timeout"),
-    ("CLIENT_CERTIFICATE_FILE", "client_certificate_file"),
-    ("CLIENT_CERTIFICATE_KEY_FILE", "client_certificate_key_file"),
-    #[cfg(feature = "jwt")]
-    ("CLIENT_KEY_FILE", "client_key_file"),
-    #[cfg(feature = "jwt")]
-    ("CLIENT_KEY_ALGORITHM", "client_key_algorithm"),
-    #[cfg(feature = "jwt")]
-    ("CLIENT_KEY_ID", "client_key_id"),
-];
-
-impl Config {
-    /// Reads the configuration from environment variables named `{prefix}_...`:
-    ///
-    /// | variable | setting | |
-    /// |---|---|---|
-    /// | `{prefix}_TOKEN_URL` | `token_url` | required (.NET `TokenEndPoint`) |
-    /// | `{prefix}_CLIENT_ID` | `client_id` | required (`ClientId`) |
-    /// | `{prefix}_CLIENT_SECRET` | `client_secret` | unless a certificate or key is given (`ClientSecret`) |
-    /// | `{prefix}_SCOPE` | `scope` | scopes separated by spaces (`Scope`) |
-    /// | `{prefix}_AUDIENCE` | `audience` | |
-    /// | `{prefix}_AUTH_METHOD` | `auth_method` | `basic`, `post`, or a registered name such as `private_key_jwt` |
-    /// | `{prefix}_TOKEN_LIFETIME` | `default_lifetime`, `max_lifetime` | fixed (`TokenTime`) |
-    /// | `{prefix}_REFRESH_AHEAD` | `refresh_ahead` | |
-    /// | `{prefix}_REQUEST_TIMEOUT` | `request_timeout` | |
-    /// | `{prefix}_CLIENT_CERTIFICATE_FILE` | `client_certificate_file` | mutual TLS: a PEM chain |
-    /// | `{prefix}_CLIENT_CERTIFICATE_KEY_FILE` | `client_certificate_key_file` | its PEM key |
-    /// | `{prefix}_CLIENT_KEY_FILE` | `client_key_file` | `private_key_jwt`: a PEM key (feature `jwt`) |
-    /// | `{prefix}_CLIENT_KEY_ALGORITHM` | `client_key_algorithm` | `RS256` (default), `PS256`, `ES256` |
-    /// | `{prefix}_CLIENT_KEY_ID` | `client_key_id` | the assertion's `kid` |
-    ///
-    /// Durations read like `30s`, `5m` or `1h 30m`, or as a plain number of seconds. An
-    /// optional variable that is set but empty counts as unset. With an empty `prefix` the
-    /// names are bare (`TOKEN_URL`, ...). For other settings, use [`Settings`] or the builder.
-    ///
-    /// ```
-    /// use tower_client_credentials::Config;
-    ///
-    /// # std::env::set_var("ORDERS_TOKEN_URL", "https://auth.example.com/oauth/token");
-    /// # std::env::set_var("ORDERS_CLIENT_ID", "orders-service");
-    /// # std::env::set_var("ORDERS_CLIENT_SECRET", "s3cret");
-    /// // ORDERS_TOKEN_URL, ORDERS_CLIENT_ID, ORDERS_CLIENT_SECRET, ORDERS_SCOPE, ...
-    /// let config = Config::from_env("ORDERS")?;
-    /// # assert_eq!(config.client_id(), "orders-service");
-    /// # Ok::<(), tower_client_credentials::ConfigError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] whose [`field`](ConfigError::field) is the setting and whose message
-    /// names the variable: a required variable that is missing or empty, a variable that is
-    /// not UTF-8, a duration or method that does not parse, or any error of
-    /// [`ConfigBuilder::build`].
-    pub fn from_env(prefix: &str) -> Result<Config, ConfigError> {
-        from_variables(prefix, |name| std::env::var(name))
-    }
-}
-
-/// [`Config::from_env`] with the variables looked up by `lookup`, so tests need not touch the
-/// process environment.
-fn from_variables(
-    prefix: &str,
-    lookup: impl Fn(&str) -> Result<String, VarError>,
-) -> Result<Config, ConfigError> {
-    let vars = Variables { prefix, lookup };
-    let mut settings = Settings::new(
-        vars.required("TOKEN_URL")?,
-        vars.required("CLIENT_ID")?,
-        vars.optional("CLIENT_SECRET")?.unwrap_or_default().into(),
-    );
-    settings.scope = vars.optional("SCOPE")?.into_iter().collect();
-    settings.audience = vars.optional("AUDIENCE")?;
-    settings.auth_method = vars.parsed("AUTH_METHOD", parse_auth_method)?;
-    settings.token_lifetime = vars.parsed("TOKEN_LIFETIME", parse_duration)?;
-    settings.refresh_ahead = vars.parsed("REFRESH_AHEAD", parse_duration)?;
-    settings.request_timeout = vars.parsed("REQUEST_TIMEOUT", parse_duration)?;
-    settings.client_certificate_file = vars.optional("CLIENT_CERTIFICATE_FILE")?.map(PathBuf::from);
-    settings.client_certificate_key_file =
-        vars.optional("CLIENT_CERTIFICATE_KEY_FILE")?.map(PathBuf::from);
-    #[cfg(feature = "jwt")]
-    {
-        settings.client_key_file = vars.optional("CLIENT_KEY_FILE")?.map(PathBuf::from);
-        settings.client_key_algorithm =
-            vars.parsed("CLIENT_KEY_ALGORITHM", parse_signing_algorithm)?;
-        settings.client_key_id = vars.optional("CLIENT_KEY_ID")?;
-    }
-    settings.into_config().map_err(|error| vars.naming_the_variable(error))
-}
-
-struct Variables<'a, F> {
-    prefix: &'a str,
-    lookup: F,
-}
-
-impl<F: Fn(&str) -> Result<String, VarError>> Variables<'_, F> {
-    fn name(&self, suffix: &'static str) -> String {
-        match self.prefix.trim_end_matches('_') {
-            "" => suffix.to_owned(),
-            prefix => format!("{prefix}_{suffix}"),
-        }
-    }
-
-    fn error(&self, suffix: &'static str, reason: impl fmt::Display) -> ConfigError {
-        let field = VARIABLES.iter().find(|(s, _)| *s == suffix).map_or(suffix, |(_, f)| f);
-        ConfigError::new(field, format!("{} {reason}", self.name(suffix)))
-    }
-
-    fn optional(&self, suffix: &'static str) -> Result<Option<String>, ConfigError> {
-        match (self.lookup)(&self.name(suffix)) {
-            Ok(value) if value.trim().is_empty() => Ok(None),
-            Ok(value) => Ok(Some(value)),
-            Err(VarError::NotPresent) => Ok(None),
-            // Never echo the value: it may be the secret.
-            Err(VarError::NotUnicode(_)) => Err(self.error(suffix, "is not valid UTF-8")),
-        }
-    }
-
-    fn required(&self, suffix: &'static str) -> Result<String, ConfigError> {
-        self.optional(suffix)?.ok_or_else(|| self.error(suffix, "is not set (or empty)"))
-    }
-
-    fn parsed<T>(
-        &self,
-        suffix: &'static str,
-        parse: fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
-        let Some(value) = self.optional(suffix)? else { return Ok(None) };
-        parse(&value).map(Some).map_err(|reason| self.error(suffix, format!("is {reason}")))
-    }
-
-    /// Adds the variable's name to an error of [`Settings::into_config`].
-    fn naming_the_variable(&self, error: ConfigError) -> ConfigError {
-        let Some((suffix, _)) = VARIABLES.iter().find(|(_, field)| match error.field() {
-            "default_lifetime" | "max_lifetime" => *field == "token_lifetime",
-            other => *field == other,
-        }) else {
-            return error;
-        };
-        ConfigError::new(error.field(), format!("{} {}", self.name(suffix), error.reason()))
-    }
-}
+// How each kind of value is written. Errors say what the text is (`not a duration`), for
+// `from_variables` to put after the variable's name; they never repeat a secret.
 
 /// A duration as operators write it: `30s`, `5m`, `1h 30m`, or a plain number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -537,11 +475,27 @@ fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D:
     String::deserialize(deserializer).map(SecretString::from)
 }
 
+/// 32 bytes in standard base64.
+#[cfg(feature = "store")]
+fn encryption_key<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<secrecy::SecretSlice<u8>>, D::Error> {
+    use base64::Engine;
+    use secrecy::ExposeSecret;
+
+    let text = secret(deserializer)?;
+    let key = base64::engine::general_purpose::STANDARD.decode(text.expose_secret().trim());
+    match key {
+        Ok(key) if key.len() == 32 => Ok(Some(key.into())),
+        _ => Err(de::Error::custom(
+            "not 32 bytes in base64; make a key with `openssl rand -base64 32`",
+        )),
+    }
+}
+
 fn auth_method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<AuthMethod>, D::Error> {
     let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    parse_auth_method(&name)
-        .map(Some)
-        .map_err(|reason| de::Error::custom(format_args!("invalid auth_method {reason}")))
+    parse_auth_method(&name).map(Some).map_err(de::Error::custom)
 }
 
 #[cfg(feature = "jwt")]
@@ -549,9 +503,7 @@ fn signing_algorithm<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<crate::SigningAlgorithm>, D::Error> {
     let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    parse_signing_algorithm(&name)
-        .map(Some)
-        .map_err(|reason| de::Error::custom(format_args!("invalid client_key_algorithm {reason}")))
+    parse_signing_algorithm(&name).map(Some).map_err(de::Error::custom)
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
@@ -591,6 +543,37 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// `true` or `false`, as a boolean or as text (as the environment has it).
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct Visitor;
+
+    impl de::Visitor<'_> for Visitor {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("`true` or `false`")
+        }
+
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<bool, E> {
+            match text.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(E::custom(format_args!("`{other}`, not `true` or `false`"))),
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Visitor)
+}
+
+fn some_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    flag(deserializer).map(Some)
+}
+
 /// A string, or a list of strings.
 #[derive(Deserialize)]
 #[serde(untagged, expecting = "a string or a list of strings")]
@@ -599,22 +582,45 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    Ok(match OneOrMany::deserialize(deserializer)? {
+/// A list, or a string of items separated by spaces: every item split on whitespace.
+fn words<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let strings = match OneOrMany::deserialize(deserializer)? {
         OneOrMany::One(one) => vec![one],
         OneOrMany::Many(many) => many,
-    })
+    };
+    Ok(strings.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect())
+}
+
+/// Names and values, in order: a table, or form-encoded text (`tenant=acme&prompt=none`).
+fn params<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<(String, String)>, D::Error> {
+    struct Visitor;
+
+    impl<'de> de::Visitor<'de> for Visitor {
+        type Value = Vec<(String, String)>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table of names and values, or form-encoded text (`name=value&...`)")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(form_urlencoded::parse(text.trim().as_bytes()).into_owned().collect())
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut params = Vec::new();
+            while let Some(param) = map.next_entry()? {
+                params.push(param);
+            }
+            Ok(params)
+        }
+    }
+
+    deserializer.deserialize_any(Visitor)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
-    use secrecy::ExposeSecret;
-
     use super::*;
-
-    const MINUTE: Duration = Duration::from_secs(60);
 
     fn settings(json: &str) -> Result<Settings, serde_json::Error> {
         serde_json::from_str(json)
@@ -625,42 +631,6 @@ mod tests {
             r#"{{"token_url": "https://auth.example.com/token", "client_id": "client",
                 "client_secret": "hunter2-secret"{extra}}}"#
         )
-    }
-
-    #[test]
-    fn every_setting_of_a_file_section_reaches_the_config() {
-        let json = with_required(
-            r#", "scope": ["read", "write admin"], "audience": "https://api.example.com",
-                "resources": ["https://api.example.com"], "params": {"tenant": "acme"},
-                "auth_method": "post", "form_encode_basic_credentials": false,
-                "refresh_ahead": "2m", "expiry_margin": "10s", "default_lifetime": "15m",
-                "max_lifetime": "1h", "request_timeout": 7, "invalidation_interval": "1s",
-                "allowed_origins": "https://api.example.com""#,
-        );
-        let config = settings(&json).unwrap().into_config().unwrap();
-        assert_eq!(config.scopes(), ["read", "write", "admin"]);
-        assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
-        assert_eq!(config.audience.as_deref(), Some("https://api.example.com"));
-        assert_eq!(config.resources, ["https://api.example.com"]);
-        assert_eq!(config.params, [("tenant".to_owned(), "acme".to_owned())]);
-        assert!(!config.form_encode_basic_credentials);
-        assert_eq!(config.refresh_ahead, 2 * MINUTE);
-        assert_eq!(config.expiry_margin, Duration::from_secs(10));
-        assert_eq!(config.default_lifetime, 15 * MINUTE);
-        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
-        assert_eq!(config.request_timeout, Duration::from_secs(7));
-        assert_eq!(config.invalidation_interval, Duration::from_secs(1));
-        assert_eq!(config.allowed_origins.len(), 1);
-        assert_eq!(config.client_secret.expose_secret(), "hunter2-secret");
-    }
-
-    #[test]
-    fn left_out_settings_keep_the_builder_defaults() {
-        let config = settings(&with_required("")).unwrap().into_config().unwrap();
-        assert_eq!(config.auth_method(), AuthMethod::ClientSecretBasic);
-        assert_eq!(config.refresh_ahead, crate::DEFAULT_REFRESH_AHEAD);
-        assert_eq!(config.request_timeout, crate::DEFAULT_REQUEST_TIMEOUT);
-        assert_eq!(config.max_lifetime, None);
     }
 
     #[test]
@@ -705,30 +675,48 @@ mod tests {
 
     #[test]
     fn one_resource_or_scope_may_be_written_without_a_list() {
-        let json = with_required(r#", "resource": "https://a.example", "scopes": "read""#);
+        let json = with_required(r#", "resource": "https://a.example", "scope": "read""#);
         let parsed = settings(&json).unwrap();
-        assert_eq!(parsed.resources, ["https://a.example"]);
+        assert_eq!(parsed.resource, ["https://a.example"]);
         assert_eq!(parsed.scope, ["read"]);
     }
 
     #[test]
-    fn token_lifetime_sets_the_default_and_the_cap_and_excludes_them() {
-        let config =
-            settings(&with_required(r#", "token_lifetime": "1h""#)).unwrap().into_config().unwrap();
-        assert_eq!(config.default_lifetime, 60 * MINUTE);
-        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
-
-        let both = with_required(r#", "token_lifetime": "1h", "max_lifetime": "2h""#);
-        let error = settings(&both).unwrap().into_config().unwrap_err();
-        assert_eq!(error.field(), "token_lifetime");
+    fn params_keep_their_order_as_a_table_or_as_form_encoded_text() {
+        let json = with_required(r#", "param": {"tenant": "acme", "prompt": "none"}"#);
+        let expected = [("tenant".to_owned(), "acme".to_owned()), ("prompt".into(), "none".into())];
+        assert_eq!(settings(&json).unwrap().param, expected);
+        let json = with_required(r#", "param": "tenant=acme&prompt=none""#);
+        assert_eq!(settings(&json).unwrap().param, expected);
+        let json = with_required(r#", "param": "q=a%26b%3Dc""#);
+        assert_eq!(settings(&json).unwrap().param, [("q".to_owned(), "a&b=c".to_owned())]);
     }
 
     #[test]
-    fn builder_errors_name_the_setting() {
-        let json = r#"{"token_url": "http://auth.example.com/t", "client_id": "c",
-                       "client_secret": "s"}"#;
-        let error = Config::try_from(settings(json).unwrap()).unwrap_err();
-        assert_eq!(error.field(), "token_url");
+    fn flags_read_as_booleans_or_text() {
+        let json = with_required(r#", "danger_allow_plain_http": "true""#);
+        assert!(settings(&json).unwrap().danger_allow_plain_http);
+        let json = with_required(r#", "form_encode_basic_credentials": false"#);
+        assert_eq!(settings(&json).unwrap().form_encode_basic_credentials, Some(false));
+        let error = settings(&with_required(r#", "danger_allow_plain_http": "yes""#)).unwrap_err();
+        assert!(error.to_string().contains("`yes`, not `true` or `false`"), "{error}");
+    }
+
+    #[cfg(feature = "store")]
+    #[test]
+    fn the_store_key_is_32_bytes_of_base64_and_never_shown() {
+        use secrecy::ExposeSecret;
+
+        let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="; // 32 times 7
+        let json = with_required(&format!(r#", "store_encryption_key": "{key}""#));
+        let parsed = settings(&json).unwrap();
+        assert_eq!(parsed.store_encryption_key.as_ref().unwrap().expose_secret(), [7; 32]);
+        assert!(!format!("{parsed:?}").contains(key));
+        for bad in ["BwcHBwcH", "not base64 at all, not at all, not at all, no"] {
+            let json = with_required(&format!(r#", "store_encryption_key": "{bad}""#));
+            let error = settings(&json).unwrap_err().to_string();
+            assert!(error.contains("not 32 bytes in base64") && !error.contains(bad), "{error}");
+        }
     }
 
     #[test]
@@ -737,216 +725,13 @@ mod tests {
         assert!(!format!("{parsed:?}").contains("hunter2"));
     }
 
-    fn from_map(prefix: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        from_variables(prefix, |name| vars.get(name).cloned().ok_or(VarError::NotPresent))
-    }
-
-    const REQUIRED: [(&str, &str); 3] = [
-        ("ORDERS_TOKEN_URL", "https://auth.example.com/token"),
-        ("ORDERS_CLIENT_ID", "orders-service"),
-        ("ORDERS_CLIENT_SECRET", "hunter2-secret"),
-    ];
-
     #[test]
-    fn every_variable_reaches_the_config() {
-        let mut vars = REQUIRED.to_vec();
-        vars.extend([
-            ("ORDERS_SCOPE", "orders:read orders:write"),
-            ("ORDERS_AUDIENCE", "https://orders.example.com"),
-            ("ORDERS_AUTH_METHOD", "client_secret_post"),
-            ("ORDERS_TOKEN_LIFETIME", "3600"),
-            ("ORDERS_REFRESH_AHEAD", "2m"),
-            ("ORDERS_REQUEST_TIMEOUT", "5s"),
-        ]);
-        let config = from_map("ORDERS", &vars).unwrap();
-        assert_eq!(config.token_url().as_str(), "https://auth.example.com/token");
-        assert_eq!(config.client_id(), "orders-service");
-        assert_eq!(config.client_secret.expose_secret(), "hunter2-secret");
-        assert_eq!(config.scopes(), ["orders:read", "orders:write"]);
-        assert_eq!(config.audience.as_deref(), Some("https://orders.example.com"));
-        assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
-        assert_eq!(config.default_lifetime, 60 * MINUTE);
-        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
-        assert_eq!(config.refresh_ahead, 2 * MINUTE);
-        assert_eq!(config.request_timeout, Duration::from_secs(5));
-    }
-
-    #[test]
-    fn a_missing_variable_is_named() {
-        let error = from_map("ORDERS", &REQUIRED[..1]).unwrap_err();
-        assert_eq!(error.field(), "client_id");
-        assert_eq!(
-            error.to_string(),
-            "invalid `client_id`: ORDERS_CLIENT_ID is not set (or empty)"
-        );
-        let error = from_map("ORDERS", &REQUIRED[..2]).unwrap_err();
-        assert_eq!(error.field(), "client_secret");
-        assert!(
-            error
-                .to_string()
-                .starts_with("invalid `client_secret`: ORDERS_CLIENT_SECRET must not be empty"),
-            "{error}"
-        );
-    }
-
-    /// A file in a directory of this test's own, removed with it.
-    struct TempFiles(std::path::PathBuf);
-
-    impl TempFiles {
-        fn new(test: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("tcc-{test}-{}", std::process::id()));
-            fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-
-        fn write(&self, name: &str, contents: &str) -> String {
-            let path = self.0.join(name);
-            fs::write(&path, contents).unwrap();
-            path.display().to_string()
-        }
-    }
-
-    impl Drop for TempFiles {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// A self-signed client certificate and its key, as PEM files.
-    fn certificate_files(files: &TempFiles) -> (String, String) {
-        let certified = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
-        let chain = certified.cert.pem();
-        let key = certified.signing_key.serialize_pem();
-        (files.write("client.crt", &chain), files.write("client.key", &key))
-    }
-
-    #[test]
-    fn a_certificate_and_key_from_files_make_a_mutual_tls_client_without_a_secret() {
-        let files = TempFiles::new("mtls-settings");
-        let (chain, key) = certificate_files(&files);
-        let json = format!(
-            r#"{{"token_url": "https://auth.example.com/token", "client_id": "client",
-                "client_certificate_file": {chain:?}, "client_certificate_key_file": {key:?}}}"#
-        );
-        let config = settings(&json).unwrap().into_config().unwrap();
-        assert_eq!(config.auth_method(), AuthMethod::TlsClientAuth);
-
-        let vars = [
-            ("ORDERS_TOKEN_URL", "https://auth.example.com/token"),
-            ("ORDERS_CLIENT_ID", "orders-service"),
-            ("ORDERS_CLIENT_CERTIFICATE_FILE", chain.as_str()),
-            ("ORDERS_CLIENT_CERTIFICATE_KEY_FILE", key.as_str()),
-            ("ORDERS_AUTH_METHOD", "self_signed_tls_client_auth"),
-        ];
-        let config = from_map("ORDERS", &vars).unwrap();
-        assert_eq!(config.auth_method(), AuthMethod::SelfSignedTlsClientAuth);
-    }
-
-    #[test]
-    fn a_half_given_certificate_or_an_unreadable_file_is_named() {
-        let files = TempFiles::new("mtls-errors");
-        let (chain, key) = certificate_files(&files);
-        let base = r#""token_url": "https://auth.example.com/token", "client_id": "client""#;
-        let error_of = |extra: String| {
-            settings(&format!("{{{base}, {extra}}}")).unwrap().into_config().unwrap_err()
-        };
-        let error = error_of(format!(r#""client_certificate_file": {chain:?}"#));
-        assert_eq!(error.field(), "client_certificate_key_file");
-        let error = error_of(format!(r#""client_certificate_key_file": {key:?}"#));
-        assert_eq!(error.field(), "client_certificate_file");
-        let missing = files.0.join("nowhere.crt").display().to_string();
-        let error = error_of(format!(
-            r#""client_certificate_file": {missing:?}, "client_certificate_key_file": {key:?}"#
-        ));
-        assert_eq!(error.field(), "client_certificate_file");
-        assert!(
-            error.reason().contains("nowhere.crt") && error.reason().contains("cannot be read")
-        );
-        let error = error_of(format!(
-            r#""client_certificate_file": {key:?}, "client_certificate_key_file": {key:?}"#
-        ));
-        assert_eq!(error.field(), "client_certificate_file");
-        assert!(error.reason().contains("no PEM `CERTIFICATE`"), "{error}");
-    }
-
-    #[cfg(feature = "jwt")]
-    #[test]
-    fn a_signing_key_from_a_file_makes_a_private_key_jwt_client() {
-        let files = TempFiles::new("jwt-settings");
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let key = files.write("signing.key", &key.serialize_pem());
-        let base = r#""token_url": "https://auth.example.com/token", "client_id": "client""#;
-        let json = format!(
-            r#"{{{base}, "client_key_file": {key:?}, "client_key_algorithm": "ES256",
-                "client_key_id": "k1"}}"#
-        );
-        let config = settings(&json).unwrap().into_config().unwrap();
-        assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
-        assert_eq!(config.client_key.as_ref().and_then(|k| k.key_id()), Some("k1"));
-
-        // An EC key read as the default RS256.
-        let json = format!(r#"{{{base}, "client_key_file": {key:?}}}"#);
-        let error = settings(&json).unwrap().into_config().unwrap_err();
-        assert_eq!(error.field(), "client_key_file");
-        let json = format!(r#"{{{base}, "client_key_id": "k1"}}"#);
-        let error = settings(&json).unwrap().into_config().unwrap_err();
-        assert_eq!(error.field(), "client_key_file");
-
-        let vars = [
-            ("TOKEN_URL", "https://auth.example.com/token"),
-            ("CLIENT_ID", "orders-service"),
-            ("CLIENT_KEY_FILE", key.as_str()),
-            ("CLIENT_KEY_ALGORITHM", "es256"),
-        ];
-        assert_eq!(from_map("", &vars).unwrap().auth_method(), AuthMethod::PrivateKeyJwt);
-        let vars = [vars[0], vars[1], vars[2], ("CLIENT_KEY_ALGORITHM", "HS256")];
-        let error = from_map("", &vars).unwrap_err();
-        assert_eq!(error.field(), "client_key_algorithm");
-        assert!(error.to_string().contains("CLIENT_KEY_ALGORITHM is `HS256`, not"), "{error}");
-    }
-
-    #[test]
-    fn a_bad_variable_is_named_without_echoing_secrets() {
-        let bad = |name: &'static str, value: &'static str| {
-            let mut vars = REQUIRED.to_vec();
-            vars.retain(|(n, _)| *n != name);
-            vars.push((name, value));
-            from_map("ORDERS", &vars).unwrap_err()
-        };
-        let error = bad("ORDERS_REQUEST_TIMEOUT", "soon");
-        assert_eq!(error.field(), "request_timeout");
-        assert!(error.to_string().contains("ORDERS_REQUEST_TIMEOUT is not a duration"), "{error}");
-
-        let error = bad("ORDERS_AUTH_METHOD", "mtls");
-        assert!(error.to_string().contains("ORDERS_AUTH_METHOD is `mtls`, not"), "{error}");
-
-        let error = bad("ORDERS_TOKEN_URL", "http://auth.example.com/token");
-        assert_eq!(error.field(), "token_url");
-        assert!(error.to_string().starts_with("invalid `token_url`: ORDERS_TOKEN_URL plain http"));
-
-        let error = bad("ORDERS_TOKEN_LIFETIME", "0s");
-        assert!(error.to_string().contains("ORDERS_TOKEN_LIFETIME must be greater"), "{error}");
-
-        let error = bad("ORDERS_TOKEN_URL", "https://user:hunter2@auth.example.com/token");
-        assert!(!error.to_string().contains("hunter2"), "{error}");
-    }
-
-    #[test]
-    fn empty_optional_variables_count_as_unset() {
-        let mut vars = REQUIRED.to_vec();
-        vars.push(("ORDERS_SCOPE", ""));
-        vars.push(("ORDERS_REQUEST_TIMEOUT", " "));
-        let config = from_map("ORDERS", &vars).unwrap();
-        assert!(config.scopes().is_empty());
-        assert_eq!(config.request_timeout, crate::DEFAULT_REQUEST_TIMEOUT);
-    }
-
-    #[test]
-    fn an_empty_prefix_reads_bare_names_and_a_trailing_underscore_is_not_doubled() {
-        let bare: Vec<_> = REQUIRED.iter().map(|(n, v)| (&n["ORDERS_".len()..], *v)).collect();
-        assert!(from_map("", &bare).is_ok());
-        assert!(from_map("ORDERS_", &REQUIRED).is_ok());
+    fn the_fields_are_the_settings_declared_and_name_their_variables() {
+        let fields = fields();
+        assert_eq!(fields[..3], ["token_url", "client_id", "client_secret"]);
+        assert!(fields.contains(&"refresh_ahead") && fields.contains(&"tls_root_certificate_file"));
+        assert_eq!(variable("ORDERS", "refresh_ahead"), "ORDERS_REFRESH_AHEAD");
+        assert_eq!(variable("ORDERS_", "refresh_ahead"), "ORDERS_REFRESH_AHEAD");
+        assert_eq!(variable("", "refresh_ahead"), "REFRESH_AHEAD");
     }
 }
