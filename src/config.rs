@@ -336,27 +336,29 @@ impl ConfigBuilder {
     }
 
     /// Start refreshing in the background this long before the token expires, capped at half
-    /// its lifetime and jittered by up to a tenth more. Default: 5 minutes.
+    /// its lifetime and jittered by up to a tenth more. Any duration, zero (refresh only once
+    /// the token is no longer usable) to `Duration::MAX`. Default: 5 minutes.
     pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
         self.settings.refresh_ahead = Some(ahead);
         self
     }
 
     /// Stop sending a token this long before it expires (clocks and transit take time), capped
-    /// at a quarter of its lifetime. Default: 30 seconds.
+    /// at a quarter of its lifetime. Any duration. Default: 30 seconds.
     pub fn expiry_margin(mut self, margin: Duration) -> Self {
         self.settings.expiry_margin = Some(margin);
         self
     }
 
-    /// The lifetime assumed when the token response has no `expires_in`. Default: 5 minutes.
+    /// The lifetime assumed when the token response has no `expires_in`. Greater than zero;
+    /// above a year counts as a year. Default: 5 minutes.
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
         self.settings.default_lifetime = Some(lifetime);
         self
     }
 
-    /// Caps every token's lifetime, whatever `expires_in` says: a fixed token time. Default: no
-    /// cap of yours (lifetimes above a year are treated as a year).
+    /// Caps every token's lifetime, whatever `expires_in` says: a fixed token time. Greater than
+    /// zero. Default: no cap of yours (lifetimes above a year are treated as a year).
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
         self.settings.max_lifetime = Some(lifetime);
         self
@@ -371,7 +373,8 @@ impl ConfigBuilder {
     }
 
     /// How long one token request may take, from connecting to the end of the body. Callers
-    /// waiting for a token never wait longer. Default: 10 seconds.
+    /// waiting for a token never wait longer (with a store, `2 × request_timeout + 2.5 s`). Greater
+    /// than zero; above a year counts as a year. Default: 10 seconds.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = Some(timeout);
         self
@@ -379,8 +382,8 @@ impl ConfigBuilder {
 
     /// When the API answers `401 Unauthorized` to a request that carried our token, that token
     /// is dropped and the next request waits for a new one; but at most once in this interval,
-    /// so that an API that rejects every token cannot cause a storm of token requests.
-    /// Default: 5 seconds.
+    /// so that an API that rejects every token cannot cause a storm of token requests. At least
+    /// one second. Default: 5 seconds.
     pub fn invalidation_interval(mut self, interval: Duration) -> Self {
         self.settings.invalidation_interval = Some(interval);
         self
@@ -468,8 +471,8 @@ impl ConfigBuilder {
     }
 
     /// Shares tokens with other replicas through `store` (e.g. [`RedisStore`]), so that a fleet
-    /// makes one token request per token lifetime. See [`store`](crate::store) for how.
-    /// Default: none; each layer keeps its token in memory only. Not a setting of files or
+    /// makes one token request per token lifetime. See [`store`](crate::store) for how; a
+    /// caller then waits at most `2 × request_timeout + 2.5 s` for a token. Default: none; each layer keeps its token in memory only. Not a setting of files or
     /// the environment: give it to the builder of [`Settings::into_builder`].
     ///
     /// [`RedisStore`]: crate::store::RedisStore
@@ -619,7 +622,13 @@ impl ConfigBuilder {
         check_positive("token_lifetime", settings.token_lifetime)?;
         check_positive("default_lifetime", Some(default_lifetime))?;
         check_positive("max_lifetime", max_lifetime)?;
-        check_positive("invalidation_interval", Some(invalidation_interval))?;
+        if invalidation_interval < MIN_INVALIDATION_INTERVAL {
+            return Err(ConfigError::new(
+                "invalidation_interval",
+                "must be at least one second: an API that rejects every token would otherwise \
+                 drive a token request per rejection",
+            ));
+        }
         let allowed_origins =
             settings.allowed_origin.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
         let http_client = match http_client {
@@ -772,6 +781,9 @@ fn check_param_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The floor of `invalidation_interval`.
+const MIN_INVALIDATION_INTERVAL: Duration = Duration::from_secs(1);
+
 fn check_positive(field: &'static str, value: Option<Duration>) -> Result<(), ConfigError> {
     match value {
         Some(Duration::ZERO) => Err(ConfigError::new(field, "must be greater than zero")),
@@ -853,6 +865,10 @@ mod tests {
         assert_eq!(field_of(builder(url).token_lifetime(zero).build()), "token_lifetime");
         let interval = builder(url).invalidation_interval(zero).build();
         assert_eq!(field_of(interval), "invalidation_interval");
+        let interval = builder(url).invalidation_interval(Duration::from_millis(999)).build();
+        assert_eq!(field_of(interval), "invalidation_interval");
+        builder(url).invalidation_interval(Duration::from_secs(1)).build().unwrap();
+        builder(url).invalidation_interval(Duration::MAX).build().unwrap();
         let origin = builder(url).allowed_origin("https://a.example/path").build();
         assert_eq!(field_of(origin), "allowed_origin");
         let raw_basic = Config::builder(url, "a:b", "s").form_encode_basic_credentials(false);
