@@ -68,49 +68,28 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "jwt")]
-mod assertion;
-mod backoff;
-mod builder_ext;
 mod cache;
-mod client_auth;
 mod config;
-mod discovery;
-mod endpoint;
 mod error;
-mod future;
-mod layer;
-mod origin;
-mod response;
-mod service;
-mod settings;
-mod source;
-mod stats;
+mod middleware;
+mod request;
 #[cfg(feature = "store")]
 pub mod store;
-mod tls;
 mod token;
-mod unauthorized;
 
-#[cfg(feature = "jwt")]
-pub use assertion::{ClientKey, SigningAlgorithm};
-pub use builder_ext::ServiceBuilderExt;
-#[cfg(feature = "jwt")]
-pub use config::DEFAULT_ASSERTION_LIFETIME;
+pub use cache::Stats;
 pub use config::{
-    AuthMethod, Config, ConfigBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
+    AuthMethod, ClientCertificate, Config, ConfigBuilder, DiscoveryError, DiscoveryErrorKind,
+    ServerMetadata, Settings, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
     DEFAULT_LIFETIME, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
 };
-pub use discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
+#[cfg(feature = "jwt")]
+pub use config::{ClientKey, SigningAlgorithm, DEFAULT_ASSERTION_LIFETIME};
 pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
-pub use future::ResponseFuture;
-pub use layer::ClientCredentialsLayer;
-pub use service::ClientCredentials;
-pub use settings::Settings;
-pub use stats::Stats;
-pub use tls::ClientCertificate;
+pub use middleware::{
+    ClientCredentials, ClientCredentialsLayer, ResponseFuture, RetryUnauthorized, ServiceBuilderExt,
+};
 pub use token::AccessToken;
-pub use unauthorized::RetryUnauthorized;
 
 /// The error type of [`ClientCredentials`]: the inner service's error, or a [`TokenError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

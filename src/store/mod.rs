@@ -29,9 +29,6 @@
 //!   500 ms makes the replica fetch on its own, with a warning at most once a minute; sharing
 //!   resumes when the store answers again.
 
-mod sealed;
-pub(crate) mod shared;
-
 #[cfg(feature = "redis")]
 mod redis;
 

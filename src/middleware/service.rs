@@ -11,8 +11,8 @@ use tower_service::Service;
 
 use crate::cache::TokenCache;
 use crate::config::Config;
-use crate::future::ResponseFuture;
-use crate::layer::ClientCredentialsLayer;
+use crate::middleware::future::ResponseFuture;
+use crate::middleware::layer::ClientCredentialsLayer;
 use crate::BoxError;
 
 /// Wraps a service so that each request carries `Authorization: Bearer <token>`.

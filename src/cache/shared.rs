@@ -9,13 +9,14 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::sealed::{Sealer, StoredToken};
-use super::{StoreFuture, TokenStore};
+use crate::cache::source::{Avoid, Received};
 use crate::config::Config;
-use crate::endpoint::TokenEndpoint;
+use crate::config::LIFETIME_CEILING;
 use crate::error::TokenError;
-use crate::response;
-use crate::source::{Avoid, Received};
-use crate::token::{Freshness, LifetimePolicy, LIFETIME_CEILING};
+use crate::request::response;
+use crate::request::TokenEndpoint;
+use crate::store::{StoreFuture, TokenStore};
+use crate::token::{Freshness, LifetimePolicy};
 
 /// No store operation may take longer: a hung store must not stall token requests.
 const STORE_TIMEOUT: Duration = Duration::from_millis(500);

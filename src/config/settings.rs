@@ -37,9 +37,10 @@ use secrecy::SecretString;
 use serde::de::{self, Deserializer, Unexpected};
 use serde::Deserialize;
 
-use crate::client_auth::AuthMethod;
+use super::auth_method::AuthMethod;
+use super::tls::ClientCertificate;
+use super::{Config, ConfigBuilder};
 use crate::error::ConfigError;
-use crate::tls::ClientCertificate;
 
 /// Every setting of a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer) that can be
 /// written as text: a configuration-file section read with serde, the environment read by
@@ -616,6 +617,63 @@ fn params<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<(String, Str
     }
 
     deserializer.deserialize_any(Visitor)
+}
+
+impl Settings {
+    /// Checks the settings and returns the [`Config`]: the same as
+    /// `self.into_builder().build()`.
+    ///
+    /// ```
+    /// use tower_client_credentials::Settings;
+    ///
+    /// let settings: Settings = serde_json::from_str(
+    ///     r#"{"token_url": "https://auth.example.com/token", "client_id": "orders-service",
+    ///         "client_secret": "s3cret", "token_lifetime": "1h"}"#,
+    /// )?;
+    /// let config = settings.into_config()?;
+    /// # assert_eq!(config.client_id(), "orders-service");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first unusable setting, as from [`ConfigBuilder::build`].
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        self.into_builder().build()
+    }
+
+    /// A builder with these settings, for the ones that cannot be written as text: an
+    /// [`http_client`](ConfigBuilder::http_client), a `store`, a [`ClientCertificate`] or
+    /// `ClientKey` object. Its setters replace what the settings say (or, for lists, add to
+    /// it).
+    ///
+    /// ```
+    /// use tower_client_credentials::Settings;
+    ///
+    /// let settings: Settings = serde_json::from_str(
+    ///     r#"{"token_url": "https://auth.example.com/token", "client_id": "orders-service",
+    ///         "client_secret": "s3cret"}"#,
+    /// )?;
+    /// let proxied = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .build()?;
+    /// let config = settings.into_builder().http_client(proxied).build()?;
+    /// # assert_eq!(config.client_id(), "orders-service");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_builder(self) -> ConfigBuilder {
+        ConfigBuilder {
+            settings: self,
+            http_client: None,
+            client_certificate: None,
+            tls_root_certificates: Vec::new(),
+            discovered: None,
+            #[cfg(feature = "jwt")]
+            client_key: None,
+            #[cfg(feature = "store")]
+            store: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::Config;
-use crate::endpoint::TokenEndpoint;
 use crate::error::TokenError;
-use crate::response::TokenResponse;
+use crate::request::response::TokenResponse;
+use crate::request::TokenEndpoint;
 
 /// A token response, and when its request was sent (on this replica's clock).
 pub(crate) struct Received {
@@ -35,7 +35,7 @@ pub(crate) struct Avoid {
 pub(crate) struct TokenSource {
     endpoint: TokenEndpoint,
     #[cfg(feature = "store")]
-    shared: Option<crate::store::shared::SharedTokens>,
+    shared: Option<crate::cache::shared::SharedTokens>,
 }
 
 impl TokenSource {
@@ -43,7 +43,7 @@ impl TokenSource {
         Self {
             endpoint: TokenEndpoint::new(config),
             #[cfg(feature = "store")]
-            shared: crate::store::shared::SharedTokens::new(config),
+            shared: crate::cache::shared::SharedTokens::new(config),
         }
     }
 

@@ -13,8 +13,8 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{OAuthError, TokenError, TokenErrorKind};
-use crate::token::LIFETIME_CEILING;
+use crate::config::LIFETIME_CEILING;
+use crate::error::{sanitize, OAuthError, TokenError, TokenErrorKind};
 
 /// How much text from the network an error may quote.
 const EXCERPT_CHARS: usize = 200;
@@ -198,39 +198,6 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     } else {
         text
     }
-}
-
-/// Replaces control and bidirectional-override characters with spaces, collapses runs of
-/// whitespace, and truncates to `max_chars`, so that text from the network cannot forge log
-/// lines or hide what it says.
-pub(crate) fn sanitize(text: &str, max_chars: usize) -> String {
-    let is_unsafe = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
-    let cleaned = text.chars().map(|c| if is_unsafe(c) { ' ' } else { c }).collect::<String>();
-    let mut words = cleaned.split_whitespace();
-    let mut out = String::new();
-    let mut count = 0;
-    for (i, word) in words.by_ref().enumerate() {
-        let separator = usize::from(i > 0);
-        let len = word.chars().count();
-        if count + separator + len > max_chars {
-            if i > 0 {
-                out.push(' ');
-                count += 1;
-            }
-            out.extend(word.chars().take(max_chars.saturating_sub(count)));
-            out.push('…');
-            return out;
-        }
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
-        count += separator + len;
-    }
-    out
 }
 
 #[cfg(test)]

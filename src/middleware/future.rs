@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::cache::{Outcome, SentToken, TokenCache};
-use crate::unauthorized;
+use crate::middleware::retry;
 use crate::BoxError;
 
 type TokenFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -94,7 +94,7 @@ where
                     let mut response = ready!(future.poll(cx)).map_err(Into::into)?;
                     if response.status() == StatusCode::UNAUTHORIZED {
                         if let Some(sent) = sent.take() {
-                            unauthorized::rejected(&mut response, sent);
+                            retry::rejected(&mut response, sent);
                         }
                     }
                     return Poll::Ready(Ok(response));

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use crate::cache::Stats;
 use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::error::TokenError;
-use crate::service::ClientCredentials;
-use crate::stats::Stats;
+use crate::middleware::service::ClientCredentials;
 use crate::token::AccessToken;
 
 /// Adds an OAuth 2.0 client credentials bearer token to every request of the service it wraps.

@@ -22,11 +22,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use tokio::time::Instant;
 
-use crate::config::Config;
-
-/// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
-/// "long-lived", near enough that instant arithmetic cannot overflow.
-pub(crate) const LIFETIME_CEILING: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+use crate::config::{Config, LIFETIME_CEILING};
 
 /// `now + after`, with `after` capped at [`LIFETIME_CEILING`]: a deadline from any setting,
 /// `Duration::MAX` included, without overflow.
@@ -133,7 +129,7 @@ impl AccessToken {
     /// The token itself, for code that sends it some other way than our layer. Keep it out of
     /// logs.
     pub fn secret(&self) -> &str {
-        crate::response::token_in(&self.header)
+        crate::request::response::token_in(&self.header)
     }
 
     /// The `Authorization` header value (`Bearer <token>`), marked sensitive.

@@ -12,13 +12,29 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::{Host, Url};
 
-pub use crate::client_auth::AuthMethod;
-use crate::client_auth::{self, Credentials};
-use crate::discovery::Discovered;
+mod auth_method;
+mod discovery;
+#[cfg(feature = "jwt")]
+mod key;
+pub(crate) mod origin;
+mod settings;
+mod tls;
+
+pub use auth_method::AuthMethod;
+pub use discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
+#[cfg(feature = "jwt")]
+pub use key::{ClientKey, SigningAlgorithm};
+pub use settings::Settings;
+pub use tls::ClientCertificate;
+
 use crate::error::ConfigError;
-use crate::origin::Origin;
-use crate::settings::{self, Settings};
-use crate::tls::{self, ClientCertificate};
+use auth_method::Credentials;
+use discovery::Discovered;
+use origin::Origin;
+
+/// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
+/// "long-lived", near enough that instant arithmetic cannot overflow.
+pub(crate) const LIFETIME_CEILING: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Refresh this long before expiry (capped at half the token's lifetime).
 pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -159,6 +175,40 @@ impl Config {
     pub fn from_env(prefix: &str) -> Result<Config, ConfigError> {
         from_variables(prefix, |name| std::env::var(name))
     }
+
+    /// Reads the metadata of the authorization server `issuer` (an `https` URL such as
+    /// `https://idp.example.com/realms/acme`), with an HTTP client like the one
+    /// [`Config`] uses by default: `/.well-known/oauth-authorization-server` (RFC 8414) first,
+    /// then `/.well-known/openid-configuration` (OpenID Connect).
+    ///
+    /// Each document request has the default request timeout (10 s). To read it through your
+    /// own client (a proxy, a private CA), use [`ServerMetadata::discover`].
+    ///
+    /// ```no_run
+    /// use tower_client_credentials::{ClientCredentialsLayer, Config};
+    ///
+    /// # async fn run() -> Result<(), tower_client_credentials::BoxError> {
+    /// let metadata = Config::discover("https://idp.example.com/realms/acme").await?;
+    /// let config = metadata
+    ///     .builder("my-client", "s3cret") // the token endpoint, and the server's methods
+    ///     .scope("orders:read")
+    ///     .build()?; // picks a method the server lists that the credentials fit
+    /// let layer = ClientCredentialsLayer::new(config);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`DiscoveryError`] when the issuer is not an `https` URL (loopback aside), neither
+    /// document can be read, or the document found is not the issuer's or has no
+    /// `token_endpoint`. Its [`kind`](DiscoveryError::kind) says which.
+    pub async fn discover(issuer: impl AsRef<str>) -> Result<ServerMetadata, DiscoveryError> {
+        let client = default_http_client(None, &[]).map_err(|e| {
+            DiscoveryError::new(DiscoveryErrorKind::Unreachable, e.to_string(), None)
+        })?;
+        ServerMetadata::discover(issuer, &client).await
+    }
 }
 
 /// [`Config::from_env`] with the variables looked up by `lookup`, so tests need not touch the
@@ -169,63 +219,6 @@ fn from_variables(
 ) -> Result<Config, ConfigError> {
     let settings = Settings::from_variables(prefix, lookup)?;
     settings.into_config().map_err(|error| settings::naming_the_variable(prefix, error))
-}
-
-impl Settings {
-    /// Checks the settings and returns the [`Config`]: the same as
-    /// `self.into_builder().build()`.
-    ///
-    /// ```
-    /// use tower_client_credentials::Settings;
-    ///
-    /// let settings: Settings = serde_json::from_str(
-    ///     r#"{"token_url": "https://auth.example.com/token", "client_id": "orders-service",
-    ///         "client_secret": "s3cret", "token_lifetime": "1h"}"#,
-    /// )?;
-    /// let config = settings.into_config()?;
-    /// # assert_eq!(config.client_id(), "orders-service");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the first unusable setting, as from [`ConfigBuilder::build`].
-    pub fn into_config(self) -> Result<Config, ConfigError> {
-        self.into_builder().build()
-    }
-
-    /// A builder with these settings, for the ones that cannot be written as text: an
-    /// [`http_client`](ConfigBuilder::http_client), a `store`, a [`ClientCertificate`] or
-    /// `ClientKey` object. Its setters replace what the settings say (or, for lists, add to
-    /// it).
-    ///
-    /// ```
-    /// use tower_client_credentials::Settings;
-    ///
-    /// let settings: Settings = serde_json::from_str(
-    ///     r#"{"token_url": "https://auth.example.com/token", "client_id": "orders-service",
-    ///         "client_secret": "s3cret"}"#,
-    /// )?;
-    /// let proxied = reqwest::Client::builder()
-    ///     .redirect(reqwest::redirect::Policy::none())
-    ///     .build()?;
-    /// let config = settings.into_builder().http_client(proxied).build()?;
-    /// # assert_eq!(config.client_id(), "orders-service");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn into_builder(self) -> ConfigBuilder {
-        ConfigBuilder {
-            settings: self,
-            http_client: None,
-            client_certificate: None,
-            tls_root_certificates: Vec::new(),
-            discovered: None,
-            #[cfg(feature = "jwt")]
-            client_key: None,
-            #[cfg(feature = "store")]
-            store: None,
-        }
-    }
 }
 
 impl TryFrom<Settings> for Config {
@@ -570,7 +563,7 @@ impl ConfigBuilder {
             certificate: client_certificate.is_some(),
             own_http_client: http_client.is_some(),
         };
-        let auth_method = client_auth::choose(
+        let auth_method = auth_method::choose(
             settings.auth_method,
             discovered.as_ref().map(|d| d.auth_methods.as_slice()),
             credentials,
@@ -578,7 +571,7 @@ impl ConfigBuilder {
         #[cfg(feature = "jwt")]
         if let Some(accepted) = discovered.as_ref().and_then(|d| d.signing_algorithms.as_deref()) {
             let key_algorithm = client_key.as_ref().map(|key| key.algorithm().as_str());
-            client_auth::check_signing_algorithm(auth_method, key_algorithm, accepted)?;
+            auth_method::check_signing_algorithm(auth_method, key_algorithm, accepted)?;
         }
         let mtls_alias = discovered.as_ref().and_then(|d| d.mtls_token_endpoint.as_deref());
         if let Some(alias) = mtls_alias {

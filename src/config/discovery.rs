@@ -16,52 +16,17 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::config::{self, Config, ConfigBuilder, DEFAULT_REQUEST_TIMEOUT};
-use crate::endpoint::MAX_BODY_BYTES;
-use crate::response::sanitize;
+use super::{Config, ConfigBuilder, DEFAULT_REQUEST_TIMEOUT};
+use crate::error::sanitize;
 
 /// RFC 8414 §3: inserted between the host and the issuer's path.
 const OAUTH_WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
 /// OpenID Connect Discovery 1.0 §4: appended to the issuer.
 const OPENID_WELL_KNOWN: &str = "/.well-known/openid-configuration";
+/// The most of a metadata document that is read.
+const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// How much of a value from the network an error may quote.
 const QUOTE_CHARS: usize = 100;
-
-impl Config {
-    /// Reads the metadata of the authorization server `issuer` (an `https` URL such as
-    /// `https://idp.example.com/realms/acme`), with an HTTP client like the one
-    /// [`Config`] uses by default: `/.well-known/oauth-authorization-server` (RFC 8414) first,
-    /// then `/.well-known/openid-configuration` (OpenID Connect).
-    ///
-    /// Each document request has the default request timeout (10 s). To read it through your
-    /// own client (a proxy, a private CA), use [`ServerMetadata::discover`].
-    ///
-    /// ```no_run
-    /// use tower_client_credentials::{ClientCredentialsLayer, Config};
-    ///
-    /// # async fn run() -> Result<(), tower_client_credentials::BoxError> {
-    /// let metadata = Config::discover("https://idp.example.com/realms/acme").await?;
-    /// let config = metadata
-    ///     .builder("my-client", "s3cret") // the token endpoint, and the server's methods
-    ///     .scope("orders:read")
-    ///     .build()?; // picks a method the server lists that the credentials fit
-    /// let layer = ClientCredentialsLayer::new(config);
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A [`DiscoveryError`] when the issuer is not an `https` URL (loopback aside), neither
-    /// document can be read, or the document found is not the issuer's or has no
-    /// `token_endpoint`. Its [`kind`](DiscoveryError::kind) says which.
-    pub async fn discover(issuer: impl AsRef<str>) -> Result<ServerMetadata, DiscoveryError> {
-        let client = config::default_http_client(None, &[]).map_err(|e| {
-            DiscoveryError::new(DiscoveryErrorKind::Unreachable, e.to_string(), None)
-        })?;
-        ServerMetadata::discover(issuer, &client).await
-    }
-}
 
 /// What an authorization server says about itself in its metadata, as far as getting a token
 /// goes: from [`Config::discover`].
@@ -270,7 +235,7 @@ fn check_issuer(issuer: &str) -> Result<Url, DiscoveryError> {
         )
     };
     let url = Url::parse(issuer).map_err(|e| invalid(format!("is not an absolute URL ({e})")))?;
-    let secure = url.scheme() == "https" || (url.scheme() == "http" && config::is_loopback(&url));
+    let secure = url.scheme() == "https" || (url.scheme() == "http" && super::is_loopback(&url));
     if !secure {
         return Err(invalid("must be an https URL (RFC 8414 §2)".to_owned()));
     }
@@ -321,7 +286,7 @@ async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched, Discovery
         while let Some(chunk) =
             response.chunk().await.map_err(|e| unreachable(root_cause(&e), Some(e)))?
         {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
                 return Err(unreachable("the document is larger than 1 MiB".to_owned(), None));
             }
             body.extend_from_slice(&chunk);
@@ -379,7 +344,11 @@ pub struct DiscoveryError {
 }
 
 impl DiscoveryError {
-    fn new(kind: DiscoveryErrorKind, message: String, source: Option<BoxedError>) -> Self {
+    pub(crate) fn new(
+        kind: DiscoveryErrorKind,
+        message: String,
+        source: Option<BoxedError>,
+    ) -> Self {
         Self { kind, message, source }
     }
 

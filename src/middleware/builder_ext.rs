@@ -27,7 +27,7 @@ use tower::ServiceBuilder;
 use tower_layer::Stack;
 
 use crate::config::Config;
-use crate::layer::ClientCredentialsLayer;
+use crate::middleware::layer::ClientCredentialsLayer;
 
 mod sealed {
     /// Only [`tower::ServiceBuilder`] implements [`super::ServiceBuilderExt`], so methods can be

@@ -14,10 +14,16 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 #[cfg(feature = "jwt")]
-use crate::assertion::{self, AssertionSigner};
+#[cfg(feature = "jwt")]
+mod assertion;
+pub(crate) mod response;
+
+#[cfg(feature = "jwt")]
+use assertion::AssertionSigner;
+use response::TokenResponse;
+
 use crate::config::{AuthMethod, Config};
 use crate::error::{TokenError, TokenErrorKind};
-use crate::response::{self, TokenResponse};
 
 /// The most of a response body that is read.
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;

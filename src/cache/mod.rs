@@ -19,6 +19,16 @@
 //!
 //! [`TokenStore`]: crate::store::TokenStore
 
+mod backoff;
+#[cfg(feature = "store")]
+mod sealed;
+#[cfg(feature = "store")]
+mod shared;
+mod source;
+mod stats;
+
+pub use stats::Stats;
+
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::time::Duration;
@@ -32,13 +42,13 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::backoff::Backoff;
+use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::error::{TokenError, TokenErrorKind};
-use crate::origin::Origin;
-use crate::source::{Avoid, Received, TokenSource};
-use crate::stats::{Counters, Stats};
 use crate::token::{later, AccessToken, Freshness, LifetimePolicy};
+use backoff::Backoff;
+use source::{Avoid, Received, TokenSource};
+use stats::Counters;
 
 /// What a token request ends with; every waiter gets a clone.
 pub(crate) type Outcome = Result<Arc<AccessToken>, TokenError>;
@@ -414,7 +424,7 @@ impl Drop for TokenCache {
 mod tests {
     use super::*;
     use crate::config::DEFAULT_INVALIDATION_INTERVAL;
-    use crate::response;
+    use crate::request::response;
     use http::StatusCode;
 
     fn cache() -> Arc<TokenCache> {
