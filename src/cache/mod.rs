@@ -45,20 +45,31 @@ use tracing::Instrument;
 use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::error::{TokenError, TokenErrorKind};
-use crate::token::{later, AccessToken, Freshness, LifetimePolicy};
+use crate::token::{later, AccessToken, Freshness, Lifecycle, LifetimePolicy};
 use backoff::Backoff;
 use source::{Avoid, Received, TokenSource};
 use stats::Counters;
 
 /// What a token request ends with; every waiter gets a clone.
-pub(crate) type Outcome = Result<Arc<AccessToken>, TokenError>;
+pub(crate) type Outcome = Result<Arc<Entry>, TokenError>;
+
+/// The cache's token: the token, when it is fresh and usable, and which one it is. `Debug`
+/// shows no token.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) token: AccessToken,
+    times: Lifecycle,
+    /// Which token of this cache it is (1, 2, ...): a `401` invalidates only the token that
+    /// was sent, never a newer one.
+    generation: u64,
+}
 
 /// How many flights one caller starts or joins before giving up: more than one only when a
 /// flight's task vanished, which happens when its runtime is shutting down.
 const FLIGHTS_PER_CALLER: usize = 3;
 
 pub(crate) struct TokenCache {
-    current: ArcSwapOption<AccessToken>,
+    current: ArcSwapOption<Entry>,
     refresh: Mutex<Refresh>,
     source: Arc<TokenSource>,
     policy: LifetimePolicy,
@@ -117,7 +128,7 @@ impl Flight {
 /// What a caller that has no usable token should do.
 enum Next {
     /// A usable token appeared in the meantime.
-    Use(Arc<AccessToken>),
+    Use(Arc<Entry>),
     /// Wait for the request in flight, until the deadline.
     Wait(watch::Receiver<Option<Outcome>>, Instant),
 }
@@ -145,7 +156,7 @@ impl TokenCache {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let remaining = self.current.load().as_deref().map(AccessToken::remaining);
+        let remaining = self.current.load().as_deref().map(|entry| entry.token.remaining());
         self.counters.snapshot(remaining)
     }
 
@@ -162,10 +173,10 @@ impl TokenCache {
         self.with_usable(now, |token| self.outgoing(token))
     }
 
-    /// What a request carries of `token`: its header, and the record of which token it is.
-    pub(crate) fn outgoing(self: &Arc<Self>, token: &AccessToken) -> (HeaderValue, SentToken) {
-        let sent = SentToken { cache: Arc::clone(self), generation: token.generation };
-        (token.header_value().clone(), sent)
+    /// What a request carries of `entry`: its header, and the record of which token it is.
+    pub(crate) fn outgoing(self: &Arc<Self>, entry: &Entry) -> (HeaderValue, SentToken) {
+        let sent = SentToken { cache: Arc::clone(self), generation: entry.generation };
+        (entry.token.header_value().clone(), sent)
     }
 
     /// A usable token: the current one, or the outcome of the request in flight (started if
@@ -207,7 +218,7 @@ impl TokenCache {
     fn with_usable<R>(
         self: &Arc<Self>,
         now: Instant,
-        f: impl FnOnce(&Arc<AccessToken>) -> R,
+        f: impl FnOnce(&Arc<Entry>) -> R,
     ) -> Option<R> {
         let current = self.current.load();
         let token = current.as_ref()?;
@@ -252,7 +263,7 @@ impl TokenCache {
             .is_some_and(|at| now.saturating_duration_since(at) < self.invalidation_interval);
         if !too_soon {
             refresh.last_invalidation = Some(now);
-            refresh.rejected = Some(token.header_value().clone());
+            refresh.rejected = Some(token.token.header_value().clone());
             self.current.store(None);
         }
         drop(refresh);
@@ -293,7 +304,7 @@ impl TokenCache {
         let (sender, receiver) = watch::channel(None);
         refresh.flights += 1;
         let avoid = Avoid {
-            current: self.current.load().as_ref().map(|token| token.header_value().clone()),
+            current: self.current.load().as_ref().map(|entry| entry.token.header_value().clone()),
             rejected: refresh.rejected.clone(),
         };
         let task = runtime.spawn(fetch(Arc::downgrade(self), refresh.flights, avoid, sender));
@@ -334,16 +345,16 @@ impl TokenCache {
                 refresh.generation += 1;
                 refresh.rejected = None;
                 refresh.backoff.succeeded();
-                let token = Arc::new(AccessToken::new(
+                let token = AccessToken::new(
                     response.header,
                     response.token_type,
                     response.scope,
                     lifetime,
-                    times,
-                    refresh.generation,
-                ));
-                self.current.store(Some(Arc::clone(&token)));
-                Ok(token)
+                    times.expires_at,
+                );
+                let entry = Arc::new(Entry { token, times, generation: refresh.generation });
+                self.current.store(Some(Arc::clone(&entry)));
+                Ok(entry)
             }
             Err(error) => Err((refresh.backoff.failed(error.clone(), now, jitter), error)),
         };
@@ -351,12 +362,12 @@ impl TokenCache {
 
         let span = tracing::Span::current();
         Some(match outcome {
-            Ok(token) => {
+            Ok(entry) => {
                 Counters::bump(&self.counters.tokens_fetched);
                 span.record("outcome", "ok");
-                span.record("lifetime_secs", token.lifetime().as_secs());
-                tracing::debug!(scope = token.scope(), "token received");
-                Ok(token)
+                span.record("lifetime_secs", entry.token.lifetime().as_secs());
+                tracing::debug!(scope = entry.token.scope(), "token received");
+                Ok(entry)
             }
             Err((retry_in, error)) => {
                 Counters::bump(&self.counters.token_request_failures);
@@ -433,7 +444,7 @@ mod tests {
     }
 
     /// Stores a token as a finished token request would.
-    fn receive(cache: &TokenCache, token: &str) -> Arc<AccessToken> {
+    fn receive(cache: &TokenCache, token: &str) -> Arc<Entry> {
         let number = {
             let mut refresh = cache.lock();
             refresh.flights += 1;
@@ -480,7 +491,7 @@ mod tests {
         let response = response::parse(StatusCode::OK, None, body.as_bytes()).unwrap();
         let late = Received { response, sent: Instant::now() };
         assert!(cache.finish(0, Ok(late)).is_none());
-        assert_eq!(cache.current.load_full().unwrap().secret(), "first");
+        assert_eq!(cache.current.load_full().unwrap().token.secret(), "first");
     }
 
     #[test]
@@ -495,14 +506,14 @@ mod tests {
     fn store_stale(cache: &TokenCache) {
         let now = Instant::now();
         let hour = Duration::from_secs(3600);
-        let times = crate::token::Lifecycle {
+        let times = Lifecycle {
             refresh_at: now - Duration::from_secs(1),
             usable_until: now + hour,
             expires_at: now + hour,
         };
         let header = HeaderValue::from_static("Bearer stale");
-        let token = AccessToken::new(header, "Bearer".into(), None, hour, times, 1);
-        cache.current.store(Some(Arc::new(token)));
+        let token = AccessToken::new(header, "Bearer".into(), None, hour, times.expires_at);
+        cache.current.store(Some(Arc::new(Entry { token, times, generation: 1 })));
     }
 
     #[test]

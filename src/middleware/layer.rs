@@ -56,8 +56,8 @@ impl ClientCredentialsLayer {
     /// The [`TokenError`] of the token request, or, while backing off after a failed one, that
     /// request's error at once.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
-        let token = Arc::clone(&self.cache).get().await?;
-        Ok(AccessToken::clone(&token))
+        let entry = Arc::clone(&self.cache).get().await?;
+        Ok(entry.token.clone())
     }
 
     /// Gets a token now rather than on the first request, so that bad credentials or an
