@@ -58,12 +58,9 @@
 //!
 //! # Layout
 //!
-//! [`config`](Config) holds the settings and their defaults; the token lifecycle (fresh, stale,
-//! invalid) lives in `token.rs`, the single flight in `cache.rs`, the request and response in
-//! `endpoint.rs` and `response.rs`, the backoff in `backoff.rs`. [`Settings`] declares every
-//! setting once: the builder writes into it, a file is read into it, and so is the
-//! environment ([`Config::from_env`]). [`ServiceBuilderExt`] adds `.client_credentials(config)`
-//! to `ServiceBuilder`.
+//! Each folder is a concept, and each uses only those before it: `config` (every setting, and
+//! checking them), `request` (the token request), `token` (the token and its lifecycle),
+//! `cache` (the single flight), `middleware` (the Tower layer). DESIGN.md §9 has the map.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
