@@ -55,6 +55,14 @@
 //! - **Beyond shared secrets**: mutual TLS with a [`ClientCertificate`], signed client
 //!   assertions (`private_key_jwt` with a `ClientKey`, `client_secret_jwt`; feature `jwt`), and
 //!   the token endpoint found from the issuer by [`Config::discover`].
+//! - **reqwest too** (feature `reqwest-middleware`): `layer.reqwest_middleware()` is a
+//!   reqwest-middleware `Middleware` on the layer's own cache, so a reqwest client shares the
+//!   token of the Tower clients; it resends a request once after a `401` when it can.
+//! - **Time series** (feature `metrics`): token requests by outcome and status class, their
+//!   duration, waits, stale serves, invalidations, the store's hits, misses and failures, and
+//!   each token's expiry, through the `metrics` facade to any recorder (Prometheus, ...);
+//!   labelled by client id, token endpoint host and `metrics_label`, never a secret. The
+//!   README lists the names.
 //!
 //! # Layout
 //!
@@ -83,6 +91,8 @@ pub use config::{
 #[cfg(feature = "jwt")]
 pub use config::{ClientKey, SigningAlgorithm, DEFAULT_ASSERTION_LIFETIME};
 pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
+#[cfg(feature = "reqwest-middleware")]
+pub use middleware::ClientCredentialsMiddleware;
 pub use middleware::{
     ClientCredentials, ClientCredentialsLayer, ResponseFuture, RetryUnauthorized, ServiceBuilderExt,
 };

@@ -20,6 +20,7 @@
 //! [`TokenStore`]: crate::store::TokenStore
 
 mod backoff;
+mod metrics;
 #[cfg(feature = "store")]
 mod sealed;
 #[cfg(feature = "store")]
@@ -191,6 +192,7 @@ impl TokenCache {
             return Err(TokenError::new(TokenErrorKind::NoRuntime));
         }
         let mut waited = false;
+        let mut _waiting = None; // records the wait when `get` returns (feature `metrics`)
         for _ in 0..FLIGHTS_PER_CALLER {
             let (mut outcome, deadline) = match self.join_or_start(Instant::now())? {
                 Next::Use(token) => return Ok(token),
@@ -198,6 +200,7 @@ impl TokenCache {
             };
             if !std::mem::replace(&mut waited, true) {
                 Counters::bump(&self.counters.requests_waited);
+                _waiting = Some(self.source.metrics().waiting());
             }
             let answer =
                 match tokio::time::timeout_at(deadline, outcome.wait_for(Option::is_some)).await {
@@ -226,6 +229,7 @@ impl TokenCache {
             Freshness::Fresh => Some(f(token)),
             Freshness::Stale => {
                 Counters::bump(&self.counters.stale_serves);
+                self.source.metrics().stale_serve();
                 self.refresh_in_background(now);
                 Some(f(token))
             }
@@ -272,6 +276,7 @@ impl TokenCache {
             return false;
         }
         Counters::bump(&self.counters.invalidations);
+        self.source.metrics().invalidated(now);
         tracing::warn!(client_id = %self.client_id, generation, "API rejected the token (401); fetching a new one");
         true
     }
@@ -364,6 +369,7 @@ impl TokenCache {
         Some(match outcome {
             Ok(entry) => {
                 Counters::bump(&self.counters.tokens_fetched);
+                self.source.metrics().token_cached(entry.token.expires_at());
                 span.record("outcome", "ok");
                 span.record("lifetime_secs", entry.token.lifetime().as_secs());
                 tracing::debug!(scope = entry.token.scope(), "token received");

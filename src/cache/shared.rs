@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::metrics::Metrics;
 use super::sealed::{Sealer, StoredToken};
 use crate::cache::source::{Avoid, Received};
 use crate::config::Config;
@@ -37,6 +38,7 @@ pub(crate) struct SharedTokens {
     policy: LifetimePolicy,
     request_timeout: Duration,
     last_warning: Mutex<Option<Instant>>,
+    metrics: Metrics,
 }
 
 /// What the store holds for this cache.
@@ -65,6 +67,7 @@ impl SharedTokens {
             policy: LifetimePolicy::new(config),
             request_timeout: config.request_timeout,
             last_warning: Mutex::new(None),
+            metrics: Metrics::new(config),
         })
     }
 
@@ -137,8 +140,9 @@ impl SharedTokens {
     }
 
     async fn fetch_and_share(&self, endpoint: &TokenEndpoint) -> Result<Received, TokenError> {
+        self.metrics.store_miss();
         let (sent, sent_wall) = (Instant::now(), SystemTime::now());
-        let response = endpoint.request().await?;
+        let response = self.metrics.token_request(endpoint.request()).await?;
         let lifetime = self.policy.lifetime(response.expires_in);
         let expires_at = sent_wall + lifetime;
         let remaining = expires_at.duration_since(SystemTime::now()).unwrap_or_default();
@@ -165,6 +169,7 @@ impl SharedTokens {
             return Stored::Nothing;
         };
         let Some(stored) = self.sealer.open(&sealed) else {
+            self.metrics.store_failure("read", "unreadable");
             self.warn("the stored token does not open (tampered, or sealed with another key)");
             return Stored::Unreadable;
         };
@@ -180,6 +185,7 @@ impl SharedTokens {
         if avoid.current.as_ref() == header || times.freshness(Instant::now()) != Freshness::Fresh {
             return Stored::Nothing;
         }
+        self.metrics.store_hit();
         Stored::Usable(received)
     }
 
@@ -188,10 +194,12 @@ impl SharedTokens {
         match tokio::time::timeout(STORE_TIMEOUT, operation).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(error)) => {
+                self.metrics.store_failure(what, "error");
                 self.warn(&format!("token store {what} failed: {error}"));
                 None
             }
             Err(_) => {
+                self.metrics.store_failure(what, "timeout");
                 self.warn(&format!("token store {what} took longer than {STORE_TIMEOUT:?}"));
                 None
             }

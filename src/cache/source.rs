@@ -9,6 +9,7 @@ use http::HeaderValue;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::cache::metrics::Metrics;
 use crate::config::Config;
 use crate::error::TokenError;
 use crate::request::response::TokenResponse;
@@ -36,6 +37,7 @@ pub(crate) struct TokenSource {
     endpoint: TokenEndpoint,
     #[cfg(feature = "store")]
     shared: Option<crate::cache::shared::SharedTokens>,
+    metrics: Metrics,
 }
 
 impl TokenSource {
@@ -44,7 +46,13 @@ impl TokenSource {
             endpoint: TokenEndpoint::new(config),
             #[cfg(feature = "store")]
             shared: crate::cache::shared::SharedTokens::new(config),
+            metrics: Metrics::new(config),
         }
+    }
+
+    /// Where the cache records its events (feature `metrics`; nothing without it).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub(crate) fn url(&self) -> &Url {
@@ -85,6 +93,7 @@ impl TokenSource {
         }
         let _ = avoid; // only a store can hand back a token we have seen
         let sent = Instant::now();
-        self.endpoint.request().await.map(|response| Received { response, sent })
+        let response = self.metrics.token_request(self.endpoint.request()).await;
+        response.map(|response| Received { response, sent })
     }
 }

@@ -98,6 +98,8 @@ pub struct Config {
     pub(crate) store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
     #[cfg(feature = "store")]
     pub(crate) store_encryption_key: Option<secrecy::SecretSlice<u8>>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_label: Option<String>,
 }
 
 impl Config {
@@ -485,6 +487,25 @@ impl ConfigBuilder {
         self
     }
 
+    /// The value of the `token` label on this layer's metrics (feature `metrics`): a short name
+    /// for what the token is for, such as `orders-read`. Default: the scopes separated by
+    /// spaces, else the audience, else the resources, else `default`; never a `param`, whose
+    /// values may be credentials. Must not be empty.
+    ///
+    /// ```
+    /// # use tower_client_credentials::Config;
+    /// let config = Config::builder("https://auth.example.com/oauth/token", "orders", "s3cret")
+    ///     .scope("orders:read orders:write")
+    ///     .metrics_label("orders-rw") // rather than `token="orders:read orders:write"`
+    ///     .build()?;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics_label(mut self, label: impl Into<String>) -> Self {
+        self.settings.metrics_label = Some(label.into());
+        self
+    }
+
     /// Allows an `http://` token URL on a host that is not loopback.
     ///
     /// The client secret and the token then cross the network in clear text, readable by
@@ -599,6 +620,10 @@ impl ConfigBuilder {
                 ),
             ));
         }
+        #[cfg(feature = "metrics")]
+        if settings.metrics_label.as_deref().is_some_and(|label| label.trim().is_empty()) {
+            return Err(ConfigError::new("metrics_label", "must not be empty"));
+        }
         for scope in &settings.scope {
             check_scope(scope)?;
         }
@@ -659,6 +684,8 @@ impl ConfigBuilder {
             store,
             #[cfg(feature = "store")]
             store_encryption_key: settings.store_encryption_key,
+            #[cfg(feature = "metrics")]
+            metrics_label: settings.metrics_label,
         })
     }
 }
@@ -1221,6 +1248,10 @@ mod tests {
                     c.is_ok_and(|c| key(c) == Some(vec![7; 32]))
                 },
             ),
+            #[cfg(feature = "metrics")]
+            ("metrics_label", text("orders-read"), vec![], |c| {
+                c.is_ok_and(|c| c.metrics_label.as_deref() == Some("orders-read"))
+            }),
         ];
 
         let mut covered: Vec<&str> = cases.iter().map(|case| case.0).collect();

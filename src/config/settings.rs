@@ -77,6 +77,7 @@ use crate::error::ConfigError;
 /// | `assertion_audience` (feature `jwt`) | `assertion_audience` | `{P}_ASSERTION_AUDIENCE` | the token URL |
 /// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | 60 seconds |
 /// | `store_encryption_key` (feature `store`) | `store_encryption_key` | `{P}_STORE_ENCRYPTION_KEY` | derived from the client secret |
+/// | `metrics_label` (feature `metrics`) | `metrics_label` | `{P}_METRICS_LABEL` | the scopes, audience or resources |
 /// | [`http_client`](crate::ConfigBuilder::http_client) | cannot be text | cannot be text | this crate's own client |
 /// | `store` (feature `store`) | cannot be text | cannot be text | none |
 ///
@@ -244,6 +245,11 @@ pub struct Settings {
     #[cfg(feature = "store")]
     #[serde(default, deserialize_with = "encryption_key")]
     pub store_encryption_key: Option<secrecy::SecretSlice<u8>>,
+    /// See [`ConfigBuilder::metrics_label`](crate::ConfigBuilder::metrics_label). Feature
+    /// `metrics`.
+    #[cfg(feature = "metrics")]
+    #[serde(default)]
+    pub metrics_label: Option<String>,
 }
 
 impl Settings {
@@ -283,6 +289,8 @@ impl Settings {
             assertion_lifetime: None,
             #[cfg(feature = "store")]
             store_encryption_key: None,
+            #[cfg(feature = "metrics")]
+            metrics_label: None,
         }
     }
 

@@ -75,6 +75,12 @@ impl ClientCredentialsLayer {
     pub fn stats(&self) -> Stats {
         self.cache.stats()
     }
+
+    /// The token cache, for the middleware of other clients (reqwest-middleware's).
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) fn cache(&self) -> &Arc<TokenCache> {
+        &self.cache
+    }
 }
 
 impl<S> Layer<S> for ClientCredentialsLayer {

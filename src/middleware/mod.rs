@@ -6,9 +6,13 @@
 mod builder_ext;
 mod future;
 mod layer;
+#[cfg(feature = "reqwest-middleware")]
+mod reqwest;
 mod retry;
 mod service;
 
+#[cfg(feature = "reqwest-middleware")]
+pub use self::reqwest::ClientCredentialsMiddleware;
 pub use builder_ext::ServiceBuilderExt;
 pub use future::ResponseFuture;
 pub use layer::ClientCredentialsLayer;

@@ -1,0 +1,191 @@
+//! [`ClientCredentialsMiddleware`]: the layer's token on a reqwest client, through
+//! reqwest-middleware (feature `reqwest-middleware`).
+//!
+//! ```no_run
+//! use reqwest_middleware::ClientBuilder;
+//! use tower_client_credentials::{ClientCredentialsLayer, Config};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::builder("https://auth.example.com/oauth/token", "my-client", "s3cret")
+//!     .scope("orders:read")
+//!     .build()?;
+//! let layer = ClientCredentialsLayer::new(config); // also for hyper, tonic: one token for all
+//! let client = ClientBuilder::new(reqwest::Client::new())
+//!     .with(layer.reqwest_middleware())
+//!     .build();
+//! let response = client.get("https://orders.example.com/orders").send().await?;
+//! # let _ = response;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`ClientCredentialsMiddleware`] says what it does.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ::reqwest::{Request, Response, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{Extensions, Uri};
+use reqwest_middleware::{Middleware, Next};
+use tokio::time::Instant;
+
+use crate::cache::{SentToken, TokenCache};
+use crate::config::Config;
+use crate::middleware::layer::ClientCredentialsLayer;
+
+/// A [`reqwest_middleware::Middleware`] that adds the bearer token of a
+/// [`ClientCredentialsLayer`] to each request, drops a token the API answers `401` to, and
+/// resends such a request once with the new token when it can be cloned.
+///
+/// Made by [`ClientCredentialsLayer::reqwest_middleware`] (sharing the layer's cache, and so
+/// its token, with every Tower service of the layer) or [`new`](Self::new) (a cache of its
+/// own). Clones share the cache.
+///
+/// It does what the Tower service does (DESIGN.md §3, §5), on the same cache:
+///
+/// - a request for an origin outside the layer's `allowed_origin` list, or that already has an
+///   `Authorization` header (`bearer_auth`, `basic_auth`, `header`), is sent as it is, without
+///   waiting for a token, and its `401` invalidates nothing;
+/// - otherwise it gets the cached token (a stale one starts the one background refresh) or
+///   waits for the token request in flight;
+/// - a `401` is reported to the exact token the request carried, so a late `401` never drops
+///   a newer token, at most once per `invalidation_interval`;
+/// - when that `401` replaced the token and the request can be cloned
+///   ([`reqwest::Request::try_clone`]: any body but a stream), it is resent once with the new
+///   token. A streaming body cannot be sent twice: its `401` goes back to the caller, and the
+///   next request carries the new token.
+///
+/// Middleware runs in the order it was added, the first added seeing the request first. Add a
+/// retry middleware (reqwest-retry's) *before* this one, so that each attempt passes through it
+/// and takes the token current at that moment.
+///
+/// When no token can be had, the request fails with [`reqwest_middleware::Error::Middleware`],
+/// holding the [`TokenError`](crate::TokenError):
+///
+/// ```
+/// use tower_client_credentials::TokenError;
+///
+/// fn token_error(error: &reqwest_middleware::Error) -> Option<&TokenError> {
+///     match error {
+///         reqwest_middleware::Error::Middleware(error) => error.downcast_ref::<TokenError>(),
+///         reqwest_middleware::Error::Reqwest(_) => None,
+///     }
+/// }
+/// ```
+///
+/// # Example
+///
+/// ```
+/// use reqwest_middleware::ClientBuilder;
+/// use tower_client_credentials::{ClientCredentialsMiddleware, Config};
+///
+/// let config = Config::builder("https://auth.example.com/oauth/token", "my-client", "s3cret")
+///     .allowed_origin("https://orders.example.com") // the token goes there only
+///     .build()?;
+/// let client = ClientBuilder::new(reqwest::Client::new())
+///     .with(ClientCredentialsMiddleware::new(config))
+///     .build();
+/// # let _ = client;
+/// # Ok::<(), tower_client_credentials::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientCredentialsMiddleware {
+    cache: Arc<TokenCache>,
+}
+
+impl ClientCredentialsMiddleware {
+    /// The middleware with a token cache of its own. To share one token with Tower services,
+    /// use [`ClientCredentialsLayer::reqwest_middleware`] instead.
+    pub fn new(config: Config) -> Self {
+        Self { cache: TokenCache::new(&config) }
+    }
+
+    /// Whether the request may carry our token: it has no `Authorization` of the caller's, and
+    /// the allow-list (if any) has its origin.
+    fn takes_token(&self, request: &Request) -> bool {
+        if request.headers().contains_key(AUTHORIZATION) {
+            return false;
+        }
+        // A `Url` is always a valid URI; were it not, the request counts as having no origin,
+        // which no allow-list has.
+        let uri = Uri::try_from(request.url().as_str()).unwrap_or_default();
+        self.cache.allows(&uri)
+    }
+
+    /// Puts the token on `request`: the cached one, or the one the token request brings.
+    async fn attach(&self, request: &mut Request) -> reqwest_middleware::Result<SentToken> {
+        let (header, sent) = match self.cache.header(Instant::now()) {
+            Some(usable) => usable,
+            None => {
+                let entry = Arc::clone(&self.cache).get().await;
+                let entry = entry.map_err(reqwest_middleware::Error::middleware)?;
+                self.cache.outgoing(&entry)
+            }
+        };
+        request.headers_mut().insert(AUTHORIZATION, header);
+        Ok(sent)
+    }
+}
+
+impl ClientCredentialsLayer {
+    /// A middleware for reqwest-middleware's `ClientBuilder::with(..)`, on this layer's token
+    /// cache: a reqwest client, a hyper client and a tonic channel made with one layer share
+    /// one token (feature `reqwest-middleware`).
+    ///
+    /// ```
+    /// use reqwest_middleware::ClientBuilder;
+    /// use tower_client_credentials::{ClientCredentialsLayer, Config};
+    ///
+    /// # let config = Config::builder("https://auth.example.com/token", "id", "secret").build()?;
+    /// let layer = ClientCredentialsLayer::new(config);
+    /// let client = ClientBuilder::new(reqwest::Client::new())
+    ///     .with(layer.reqwest_middleware())
+    ///     .build();
+    /// // `layer.stats()` counts the reqwest client's token use too.
+    /// # let _ = client;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn reqwest_middleware(&self) -> ClientCredentialsMiddleware {
+        ClientCredentialsMiddleware { cache: Arc::clone(self.cache()) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for ClientCredentialsMiddleware {
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        if !self.takes_token(&request) {
+            return next.run(request, extensions).await;
+        }
+        // Before the token goes on: the copy to resend takes the token current then.
+        let copy = request.try_clone();
+        let sent = self.attach(&mut request).await?;
+        let response = next.clone().run(request, extensions).await?;
+        if response.status() != StatusCode::UNAUTHORIZED || !sent.rejected() {
+            return Ok(response);
+        }
+        // The token was dropped: a new one is coming. A stream cannot be sent again.
+        let Some(mut request) = copy else { return Ok(response) };
+        drop(response);
+        let sent = self.attach(&mut request).await?;
+        let response = next.run(request, extensions).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            sent.rejected();
+        }
+        Ok(response)
+    }
+}
+
+impl fmt::Debug for ClientCredentialsMiddleware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsMiddleware")
+            .field("token_url", &self.cache.token_url())
+            .field("client_id", &self.cache.client_id())
+            .finish_non_exhaustive()
+    }
+}
