@@ -113,6 +113,12 @@ pub enum TokenErrorKind {
     /// The client assertion (`private_key_jwt`, `client_secret_jwt`) could not be signed; no
     /// request was sent.
     ClientAssertion,
+    /// The client's credential could not be had from its source (a
+    /// [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) that is missing
+    /// or expired, a `CredentialSource` of yours that failed); no request was sent. Its
+    /// [`source`](std::error::Error::source) says why: a `CredentialError` for a file.
+    /// Transient: the platform may be replacing the file.
+    Credential,
 }
 
 /// A token could not be obtained from the token endpoint.
@@ -176,6 +182,17 @@ impl TokenError {
         })
     }
 
+    /// The credential source failed with `source`.
+    pub(crate) fn credential(source: crate::BoxError) -> Self {
+        Self::build(TokenErrorKind::Credential, |inner| inner.source = Some(source))
+    }
+
+    /// Whether the endpoint refused the client itself (`invalid_client`,
+    /// `unauthorized_client`): what a rotated credential can fix.
+    pub(crate) fn rejects_the_client(&self) -> bool {
+        matches!(self.oauth_error(), Some("invalid_client" | "unauthorized_client"))
+    }
+
     /// An error answer from the endpoint. `excerpt` is used when the body has no OAuth fields.
     pub(crate) fn response(
         status: StatusCode,
@@ -200,7 +217,7 @@ impl TokenError {
     pub fn class(&self) -> ErrorClass {
         use TokenErrorKind::*;
         match self.inner.kind {
-            Connect | Transport | Timeout | Stopped | Panicked | ExpiredOnArrival => {
+            Connect | Transport | Timeout | Stopped | Panicked | ExpiredOnArrival | Credential => {
                 ErrorClass::Transient
             }
             ErrorResponse => match self.inner.status {
@@ -301,6 +318,14 @@ impl fmt::Display for TokenError {
                  slower than the token's lifetime, or handed out a token about to expire)",
             )?,
             ClientAssertion => write!(f, "could not sign the client assertion: {detail}")?,
+            // The source names the file as well as the cause: shown whole, not only its root.
+            Credential => {
+                f.write_str("could not get the client credential")?;
+                if let Some(source) = &inner.source {
+                    write!(f, ": {source}")?;
+                }
+                return Ok(());
+            }
         }
         // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping
         // errors in between only repeat the URL.

@@ -67,6 +67,7 @@
 
 mod cache;
 mod config;
+pub mod credential;
 mod error;
 mod middleware;
 mod request;

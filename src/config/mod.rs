@@ -7,6 +7,8 @@
 use std::env::VarError;
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -27,6 +29,7 @@ pub use key::{ClientKey, SigningAlgorithm};
 pub use settings::Settings;
 pub use tls::ClientCertificate;
 
+use crate::credential::{AssertionFile, CredentialSource, SecretFile};
 use crate::error::ConfigError;
 use auth_method::Credentials;
 use discovery::Discovered;
@@ -98,6 +101,11 @@ pub struct Config {
     pub(crate) store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
     #[cfg(feature = "store")]
     pub(crate) store_encryption_key: Option<secrecy::SecretSlice<u8>>,
+    /// Where the client secret comes from when it rotates; read per token request instead of
+    /// `client_secret`.
+    pub(crate) client_secret_source: Option<Arc<dyn CredentialSource>>,
+    /// Where client assertions come from when this crate does not sign them.
+    pub(crate) client_assertion_source: Option<Arc<dyn CredentialSource>>,
 }
 
 impl Config {
@@ -275,6 +283,8 @@ pub struct ConfigBuilder {
     client_key: Option<crate::ClientKey>,
     #[cfg(feature = "store")]
     store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
+    client_secret_source: Option<Arc<dyn CredentialSource>>,
+    client_assertion_source: Option<Arc<dyn CredentialSource>>,
 }
 
 impl ConfigBuilder {
@@ -445,6 +455,67 @@ impl ConfigBuilder {
         self
     }
 
+    /// Reads the client secret from this file (a Kubernetes secret mounted as a volume): at
+    /// `build()`, which fails if it cannot, again at least once a minute, and at once when the
+    /// token endpoint rejects the client, so that a rotated secret is picked up without a
+    /// restart. The content is trimmed. Start with [`Config::builder_without_secret`].
+    /// Default: none.
+    ///
+    /// With a [store](crate::store), give a
+    /// [`store_encryption_key`](Self::store_encryption_key) too: replicas on the old and the
+    /// new secret must share tokens.
+    ///
+    /// ```no_run
+    /// use tower_client_credentials::Config;
+    ///
+    /// let config = Config::builder_without_secret("https://idp.example.com/token", "orders")
+    ///     .client_secret_file("/var/run/secrets/orders/client-secret")
+    ///     .build()?; // reads the file now
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn client_secret_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.settings.client_secret_file = Some(path.into());
+        self
+    }
+
+    /// Gets the client secret from `source` for each token request: a Vault agent, a sidecar.
+    /// See [`CredentialSource`]. Not a setting of files or the environment. Default: none.
+    pub fn client_secret_source(mut self, source: impl CredentialSource) -> Self {
+        self.client_secret_source = Some(Arc::new(source));
+        self
+    }
+
+    /// Sends the content of this file (trimmed) as the client assertion
+    /// (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`), read
+    /// again for every token request: workload identity federation, where the platform writes
+    /// a short-lived token to a file and rotates it (Microsoft Entra's
+    /// `AZURE_FEDERATED_TOKEN_FILE`, a SPIFFE JWT-SVID). Implies
+    /// [`AuthMethod::PrivateKeyJwt`]; start with [`Config::builder_without_secret`]. See
+    /// [`AssertionFile`] for what is checked before sending. Default: none.
+    ///
+    /// ```
+    /// use tower_client_credentials::{AuthMethod, Config};
+    ///
+    /// let config = Config::builder_without_secret("https://idp.example.com/token", "orders")
+    ///     .client_assertion_file("/var/run/secrets/tokens/orders")
+    ///     .build()?; // the file is read at each token request, not now
+    /// assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn client_assertion_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.settings.client_assertion_file = Some(path.into());
+        self
+    }
+
+    /// Gets the client assertion from `source` for each token request (GitHub Actions' OIDC
+    /// token, say), as [`client_assertion_file`](Self::client_assertion_file) does from a
+    /// file. See [`CredentialSource`]. Not a setting of files or the environment. Default:
+    /// none.
+    pub fn client_assertion_source(mut self, source: impl CredentialSource) -> Self {
+        self.client_assertion_source = Some(Arc::new(source));
+        self
+    }
+
     /// Also trusts this certificate authority (PEM, one certificate or several) for the token
     /// endpoint, beside the system's roots: for a server whose certificate comes from a
     /// private CA. Repeatable. Default: the system's roots only.
@@ -523,7 +594,17 @@ impl ConfigBuilder {
             client_key,
             #[cfg(feature = "store")]
             store,
+            client_secret_source,
+            client_assertion_source,
         } = self;
+        let client_secret_source = secret_source(client_secret_source, &settings)?;
+        let client_assertion_source =
+            match (client_assertion_source, &settings.client_assertion_file) {
+                (Some(_), Some(_)) => return Err(twice("client_assertion_file")),
+                (Some(source), None) => Some(source),
+                (None, Some(path)) => Some(Arc::new(AssertionFile::new(path)) as Arc<_>),
+                (None, None) => None,
+            };
         // Keys and certificates named by file are read now; one given as an object wins.
         let client_certificate = match client_certificate {
             Some(certificate) => Some(certificate),
@@ -554,12 +635,22 @@ impl ConfigBuilder {
         let assertion_lifetime = settings.assertion_lifetime.unwrap_or(DEFAULT_ASSERTION_LIFETIME);
 
         let mut token_url = check_token_url(&settings.token_url, allow_plain_http)?;
+        #[cfg(feature = "jwt")]
+        let has_key = client_key.is_some();
+        #[cfg(not(feature = "jwt"))]
+        let has_key = false;
+        if has_key && client_assertion_source.is_some() {
+            return Err(ConfigError::new(
+                "client_assertion_file",
+                "comes with a `client_key`: give the key that signs assertions, or the \
+                 assertions, not both",
+            ));
+        }
+        let fixed_secret =
+            !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty();
         let credentials = Credentials {
-            secret: !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty(),
-            #[cfg(feature = "jwt")]
-            key: client_key.is_some(),
-            #[cfg(not(feature = "jwt"))]
-            key: false,
+            secret: fixed_secret || client_secret_source.is_some(),
+            assertion: has_key || client_assertion_source.is_some(),
             certificate: client_certificate.is_some(),
             own_http_client: http_client.is_some(),
         };
@@ -590,14 +681,25 @@ impl ConfigBuilder {
             }
         }
         #[cfg(feature = "store")]
-        if store.is_some() && settings.store_encryption_key.is_none() && !credentials.secret {
-            return Err(ConfigError::new(
-                "store_encryption_key",
-                format!(
-                    "is required to use a store with `{auth_method}`: there is no client \
-                     secret to derive the store's key from"
-                ),
-            ));
+        if store.is_some() && settings.store_encryption_key.is_none() {
+            // Replicas must agree on the store's key; a secret that rotates, or none, gives
+            // them nothing stable to derive it from.
+            let why = if client_secret_source.is_some() {
+                Some(
+                    "the client secret rotates, and replicas on the old and the new one must \
+                      share tokens",
+                )
+            } else if !fixed_secret {
+                Some("there is no client secret to derive the store's key from")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::new(
+                    "store_encryption_key",
+                    format!("is required to use a store with `{auth_method}`: {why}"),
+                ));
+            }
         }
         for scope in &settings.scope {
             check_scope(scope)?;
@@ -659,6 +761,8 @@ impl ConfigBuilder {
             store,
             #[cfg(feature = "store")]
             store_encryption_key: settings.store_encryption_key,
+            client_secret_source,
+            client_assertion_source,
         })
     }
 }
@@ -774,6 +878,35 @@ fn check_param_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The client secret's source, if it rotates: one of the user's, or `client_secret_file`, which
+/// is read now so that a missing file fails here.
+fn secret_source(
+    given: Option<Arc<dyn CredentialSource>>,
+    settings: &Settings,
+) -> Result<Option<Arc<dyn CredentialSource>>, ConfigError> {
+    let source = match (given, &settings.client_secret_file) {
+        (Some(_), Some(_)) => return Err(twice("client_secret_file")),
+        (Some(source), None) => source,
+        (None, Some(path)) => {
+            let file = SecretFile::new(path);
+            file.read().map_err(|e| ConfigError::new("client_secret_file", e.to_string()))?;
+            Arc::new(file)
+        }
+        (None, None) => return Ok(None),
+    };
+    if !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty() {
+        return Err(ConfigError::new(
+            "client_secret_file",
+            "comes with a client secret: start with `Config::builder_without_secret`",
+        ));
+    }
+    Ok(Some(source))
+}
+
+fn twice(field: &'static str) -> ConfigError {
+    ConfigError::new(field, "is given both as a file and as a source; give one")
+}
+
 /// The floor of `invalidation_interval`.
 const MIN_INVALIDATION_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -798,6 +931,7 @@ pub(crate) fn default_http_client(
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
     use secrecy::ExposeSecret;
 
     use super::*;
@@ -1095,6 +1229,8 @@ mod tests {
         };
         let no_secret = || ("client_secret", String::new());
         let text = |text: &str| text.to_owned();
+        let secret_file = files.write("client-secret", "file-secret\n");
+        let assertion_file = files.write("assertion.jwt", "a.b.c");
 
         let cases: Vec<Case> = vec![
             ("token_url", text("https://other.example/t"), vec![], |c| {
@@ -1103,6 +1239,20 @@ mod tests {
             ("client_id", text("orders"), vec![], |c| c.is_ok_and(|c| c.client_id == "orders")),
             ("client_secret", text("other-secret"), vec![], |c| {
                 c.is_ok_and(|c| c.client_secret.expose_secret() == "other-secret")
+            }),
+            ("client_secret_file", secret_file, vec![no_secret()], |c| {
+                let secret = |c: &Config| {
+                    let source = c.client_secret_source.as_ref()?;
+                    let secret = source.credential(false).now_or_never()?.ok()?;
+                    Some(secret.expose_secret().to_owned())
+                };
+                c.is_ok_and(|c| secret(c).as_deref() == Some("file-secret"))
+            }),
+            ("client_assertion_file", assertion_file, vec![no_secret()], |c| {
+                c.is_ok_and(|c| {
+                    c.auth_method == AuthMethod::PrivateKeyJwt
+                        && c.client_assertion_source.is_some()
+                })
             }),
             ("scope", text("read write"), vec![], |c| {
                 c.is_ok_and(|c| c.scopes == ["read", "write"])

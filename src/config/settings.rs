@@ -159,6 +159,12 @@ pub struct Settings {
     /// `client_certificate_file` or (feature `jwt`) `client_key_file` instead.
     #[serde(default = "no_secret", deserialize_with = "secret")]
     pub client_secret: SecretString,
+    /// See [`ConfigBuilder::client_secret_file`](crate::ConfigBuilder::client_secret_file).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// See [`ConfigBuilder::client_assertion_file`](crate::ConfigBuilder::client_assertion_file).
+    #[serde(default)]
+    pub client_assertion_file: Option<PathBuf>,
     /// See [`ConfigBuilder::scope`](crate::ConfigBuilder::scope).
     #[serde(default, deserialize_with = "words")]
     pub scope: Vec<String>,
@@ -253,6 +259,8 @@ impl Settings {
             token_url,
             client_id,
             client_secret,
+            client_secret_file: None,
+            client_assertion_file: None,
             scope: Vec::new(),
             audience: None,
             resource: Vec::new(),
@@ -672,6 +680,8 @@ impl Settings {
             client_key: None,
             #[cfg(feature = "store")]
             store: None,
+            client_secret_source: None,
+            client_assertion_source: None,
         }
     }
 }
