@@ -227,3 +227,45 @@ async fn client_secret_jwt_signs_with_the_secret_the_server_holds() {
 
     assert_eq!(token.lifetime(), Duration::from_secs(600));
 }
+
+/// Workload identity federation against an independent server: the assertion is signed by
+/// someone else (here, the test) and written to a file that the crate reads for each token
+/// request.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn a_client_assertion_written_to_a_file_by_someone_else_is_accepted() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    let server = OidcServer::start();
+    let signing = EncodingKey::from_ec_pem(server.client_key.as_bytes()).unwrap();
+    let dir = std::env::temp_dir().join(format!("tcc-interop-assertion-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    let write_assertion = |jti: &str| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let claims = serde_json::json!({
+            "iss": KEY_JWT_CLIENT, "sub": KEY_JWT_CLIENT, "aud": server.token_url,
+            "jti": jti, "iat": now.as_secs(), "exp": now.as_secs() + 60,
+        });
+        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
+        std::fs::write(dir.join("token.new"), format!("{jwt}\n")).unwrap();
+        std::fs::rename(dir.join("token.new"), &file).unwrap();
+    };
+    let config = Config::builder_without_secret(&server.token_url, KEY_JWT_CLIENT)
+        .scope("api:read")
+        .client_assertion_file(&file)
+        .build()
+        .unwrap();
+    assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+
+    // oidc-provider takes each `jti` once: the second token request succeeds only because the
+    // file was rewritten and read again.
+    for jti in ["first", "second"] {
+        write_assertion(jti);
+        let token = ClientCredentialsLayer::new(config.clone()).token().await;
+        assert_eq!(token.unwrap_or_else(|e| panic!("{jti}: {e}")).scope(), Some("api:read"));
+    }
+    let replayed = ClientCredentialsLayer::new(config).token().await.expect_err("a replayed jti");
+    assert_eq!(replayed.oauth_error(), Some("invalid_client"), "{replayed}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

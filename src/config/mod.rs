@@ -184,6 +184,30 @@ impl Config {
         from_variables(prefix, |name| std::env::var(name))
     }
 
+    /// Starts a configuration for Microsoft Entra workload identity (AKS, or any platform that
+    /// sets the same variables): the client id from `AZURE_CLIENT_ID`, the token endpoint of
+    /// tenant `AZURE_TENANT_ID` at `AZURE_AUTHORITY_HOST` (default
+    /// `https://login.microsoftonline.com/`), and the federated token in
+    /// `AZURE_FEDERATED_TOKEN_FILE` as the client assertion, read for every token request
+    /// (the kubelet rotates it). Add the scope: `https://<resource>/.default`.
+    ///
+    /// ```no_run
+    /// use tower_client_credentials::{ClientCredentialsLayer, Config};
+    ///
+    /// let config = Config::azure_workload_identity()?
+    ///     .scope("https://graph.microsoft.com/.default")
+    ///     .build()?;
+    /// let layer = ClientCredentialsLayer::new(config);
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] whose field is the variable that is missing, empty or not UTF-8.
+    pub fn azure_workload_identity() -> Result<ConfigBuilder, ConfigError> {
+        azure_workload_identity(|name| std::env::var(name))
+    }
+
     /// Reads the metadata of the authorization server `issuer` (an `https` URL such as
     /// `https://idp.example.com/realms/acme`), with an HTTP client like the one
     /// [`Config`] uses by default: `/.well-known/oauth-authorization-server` (RFC 8414) first,
@@ -878,6 +902,29 @@ fn check_param_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// [`Config::azure_workload_identity`] with the variables looked up by `lookup`.
+fn azure_workload_identity(
+    lookup: impl Fn(&str) -> Result<String, VarError>,
+) -> Result<ConfigBuilder, ConfigError> {
+    let variable = |name: &'static str| match lookup(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(Some(value.trim().to_owned())),
+        Ok(_) | Err(VarError::NotPresent) => Ok(None),
+        Err(VarError::NotUnicode(_)) => Err(ConfigError::new(name, "is not UTF-8")),
+    };
+    let required = |name: &'static str| {
+        variable(name)?.ok_or_else(|| {
+            ConfigError::new(name, "is not set: Microsoft Entra workload identity needs it")
+        })
+    };
+    let client_id = required("AZURE_CLIENT_ID")?;
+    let tenant = required("AZURE_TENANT_ID")?;
+    let token_file = required("AZURE_FEDERATED_TOKEN_FILE")?;
+    let authority = variable("AZURE_AUTHORITY_HOST")?
+        .unwrap_or_else(|| "https://login.microsoftonline.com/".to_owned());
+    let token_url = format!("{}/{tenant}/oauth2/v2.0/token", authority.trim_end_matches('/'));
+    Ok(Config::builder_without_secret(token_url, client_id).client_assertion_file(token_file))
+}
+
 /// The client secret's source, if it rotates: one of the user's, or `client_secret_file`, which
 /// is read now so that a missing file fails here.
 fn secret_source(
@@ -1217,6 +1264,39 @@ mod tests {
     /// Each setting of [`Settings`], written as text in a file and in the environment, reaches
     /// the `Config`. The cases must be the fields of `Settings`: a setting added without a case
     /// here fails this test.
+    #[test]
+    fn azure_workload_identity_reads_the_variables_aks_sets() {
+        let variables = |unset: &str| {
+            let unset = unset.to_owned();
+            move |name: &str| match name {
+                _ if name == unset => Err(VarError::NotPresent),
+                "AZURE_CLIENT_ID" => Ok("1b2c".to_owned()),
+                "AZURE_TENANT_ID" => Ok("contoso".to_owned()),
+                "AZURE_FEDERATED_TOKEN_FILE" => Ok("/var/run/secrets/azure/token".to_owned()),
+                _ => Err(VarError::NotPresent),
+            }
+        };
+        let config = azure_workload_identity(variables("")).unwrap().scope("api://x/.default");
+        let config = config.build().unwrap();
+        assert_eq!(
+            config.token_url.as_str(),
+            "https://login.microsoftonline.com/contoso/oauth2/v2.0/token"
+        );
+        assert_eq!(config.client_id, "1b2c");
+        assert_eq!(config.auth_method, AuthMethod::PrivateKeyJwt);
+        assert!(config.client_assertion_source.is_some());
+        for missing in ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"] {
+            let error = azure_workload_identity(variables(missing)).unwrap_err();
+            assert_eq!(error.field(), missing);
+        }
+        let sovereign = |name: &str| match name {
+            "AZURE_AUTHORITY_HOST" => Ok("https://login.microsoftonline.us".to_owned()),
+            name => variables("")(name),
+        };
+        let config = azure_workload_identity(sovereign).unwrap().build().unwrap();
+        assert!(config.token_url.as_str().starts_with("https://login.microsoftonline.us/contoso/"));
+    }
+
     #[test]
     fn every_setting_is_read_from_a_file_and_from_the_environment() {
         let files = TempFiles::new("every-setting");

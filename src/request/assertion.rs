@@ -44,11 +44,12 @@ pub(crate) struct AssertionSigner {
 }
 
 impl AssertionSigner {
-    /// The signer for `config`'s method, or `None` for a method without assertions.
+    /// The signer for `config`'s method, or `None` for a method without assertions to sign
+    /// (`private_key_jwt` with assertions from a source).
     pub(crate) fn new(config: &Config) -> Option<Self> {
         let (key, header) = match config.auth_method {
             AuthMethod::PrivateKeyJwt => {
-                let key = config.client_key.as_ref().expect("`build` requires a client key");
+                let key = config.client_key.as_ref()?;
                 (Some(key.encoding_key().clone()), key.header())
             }
             AuthMethod::ClientSecretJwt => (None, Header::new(Algorithm::HS256)),
