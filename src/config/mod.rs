@@ -19,6 +19,7 @@ mod discovery;
 #[cfg(feature = "jwt")]
 mod key;
 pub(crate) mod origin;
+mod reload;
 mod settings;
 mod tls;
 
@@ -34,6 +35,7 @@ use crate::error::ConfigError;
 use auth_method::Credentials;
 use discovery::Discovered;
 use origin::Origin;
+pub(crate) use reload::CredentialFiles;
 
 /// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
 /// "long-lived", near enough that instant arithmetic cannot overflow.
@@ -106,6 +108,8 @@ pub struct Config {
     pub(crate) client_secret_source: Option<Arc<dyn CredentialSource>>,
     /// Where client assertions come from when this crate does not sign them.
     pub(crate) client_assertion_source: Option<Arc<dyn CredentialSource>>,
+    /// The key and certificate files to read again when they change.
+    pub(crate) credential_files: Option<Arc<CredentialFiles>>,
 }
 
 impl Config {
@@ -447,6 +451,22 @@ impl ConfigBuilder {
         self
     }
 
+    /// Signs client assertions with the private key in this PEM file (as
+    /// [`ClientKey::from_pem`](crate::ClientKey::from_pem) reads it), read at `build()` and
+    /// again before a token request whenever the file has changed: a rotated key is used
+    /// without a restart. The settings `client_key_file` and `client_key_algorithm`.
+    /// Default: none.
+    #[cfg(feature = "jwt")]
+    pub fn client_key_file(
+        mut self,
+        path: impl Into<PathBuf>,
+        algorithm: crate::SigningAlgorithm,
+    ) -> Self {
+        self.settings.client_key_file = Some(path.into());
+        self.settings.client_key_algorithm = Some(algorithm);
+        self
+    }
+
     /// The audience (`aud`) of client assertions. Default: the token endpoint URL, as Okta,
     /// Keycloak and Microsoft Entra ID expect; a server that wants its issuer instead gets
     /// [`ServerMetadata::issuer`](crate::ServerMetadata::issuer).
@@ -476,6 +496,22 @@ impl ConfigBuilder {
     /// replaces those.
     pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
         self.client_certificate = Some(certificate);
+        self
+    }
+
+    /// Presents the TLS client certificate in these PEM files (the chain, and its private key),
+    /// read at `build()` and again before a token request whenever either file has changed:
+    /// a certificate that cert-manager renews in place is used without a restart (the crate's
+    /// HTTP client is built again). With an [`http_client`](Self::http_client) of yours, which
+    /// holds its certificate itself, build a new client and layer when yours is renewed. The
+    /// settings `client_certificate_file` and `client_certificate_key_file`. Default: none.
+    pub fn client_certificate_files(
+        mut self,
+        chain: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.settings.client_certificate_file = Some(chain.into());
+        self.settings.client_certificate_key_file = Some(key.into());
         self
     }
 
@@ -629,7 +665,13 @@ impl ConfigBuilder {
                 (None, Some(path)) => Some(Arc::new(AssertionFile::new(path)) as Arc<_>),
                 (None, None) => None,
             };
-        // Keys and certificates named by file are read now; one given as an object wins.
+        // Keys and certificates named by file are read now, and again when they change; one
+        // given as an object wins.
+        let certificate_from_files = client_certificate.is_none() && http_client.is_none();
+        #[cfg(feature = "jwt")]
+        let key_from_file = client_key.is_none();
+        #[cfg(not(feature = "jwt"))]
+        let key_from_file = false;
         let client_certificate = match client_certificate {
             Some(certificate) => Some(certificate),
             None => settings.read_client_certificate()?,
@@ -750,6 +792,13 @@ impl ConfigBuilder {
         }
         let allowed_origins =
             settings.allowed_origin.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
+        let credential_files = CredentialFiles::new(
+            &settings,
+            certificate_from_files,
+            key_from_file,
+            &tls_root_certificates,
+        )
+        .map(Arc::new);
         let http_client = match http_client {
             Some(client) => {
                 tls::check_own_client(client_certificate.as_ref(), &tls_root_certificates)?;
@@ -787,6 +836,7 @@ impl ConfigBuilder {
             store_encryption_key: settings.store_encryption_key,
             client_secret_source,
             client_assertion_source,
+            credential_files,
         })
     }
 }

@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::config::{AuthMethod, Config};
+use crate::config::{AuthMethod, ClientKey, Config};
 use crate::error::{TokenError, TokenErrorKind};
 
 /// The claims of a client assertion (RFC 7523 §3).
@@ -64,6 +64,12 @@ impl AssertionSigner {
             // Whole seconds, rounded up: `build` refuses lifetimes under a second.
             lifetime_secs: config.assertion_lifetime.as_secs_f64().ceil() as u64,
         })
+    }
+
+    /// Signs with `key` from now on: the client key file changed.
+    pub(crate) fn use_key(&mut self, key: &ClientKey) {
+        self.key = Some(key.encoding_key().clone());
+        self.header = key.header();
     }
 
     /// A new assertion, made at `now`, with a `jti` never used before; for
@@ -112,7 +118,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::{ClientKey, SigningAlgorithm};
+    use crate::config::SigningAlgorithm;
 
     fn rsa_pem() -> String {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();

@@ -9,7 +9,7 @@
 //! secret or an assertion rotated since it was read), the request is sent again at once with
 //! it: once, so that a credential that is simply wrong still backs off.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -26,7 +26,7 @@ pub(crate) mod response;
 use assertion::AssertionSigner;
 use response::TokenResponse;
 
-use crate::config::{AuthMethod, Config};
+use crate::config::{AuthMethod, Config, CredentialFiles};
 use crate::credential::CredentialSource;
 use crate::error::{TokenError, TokenErrorKind};
 
@@ -41,7 +41,8 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /// A token endpoint and what to send it.
 pub(crate) struct TokenEndpoint {
-    client: reqwest::Client,
+    /// Replaced when the client certificate file changes.
+    client: Mutex<reqwest::Client>,
     url: Url,
     /// The form body without the client's credential.
     form: String,
@@ -55,7 +56,9 @@ pub(crate) struct TokenEndpoint {
     source: Option<Arc<dyn CredentialSource>>,
     /// Signs a client assertion for each request, with the JWT methods and a key or secret.
     #[cfg(feature = "jwt")]
-    signer: Option<AssertionSigner>,
+    signer: Mutex<Option<AssertionSigner>>,
+    /// The key and certificate files to read again when they change.
+    files: Option<Arc<CredentialFiles>>,
     timeout: Duration,
 }
 
@@ -81,7 +84,7 @@ impl TokenEndpoint {
             _ => config.client_secret_source.clone(),
         };
         Self {
-            client: config.http_client.clone(),
+            client: Mutex::new(config.http_client.clone()),
             url: config.token_url.clone(),
             form: form.finish(),
             client_id: config.client_id.clone(),
@@ -90,7 +93,8 @@ impl TokenEndpoint {
             secret: config.client_secret.clone(),
             source,
             #[cfg(feature = "jwt")]
-            signer: AssertionSigner::new(config),
+            signer: Mutex::new(AssertionSigner::new(config)),
+            files: config.credential_files.clone(),
             timeout: config.request_timeout,
         }
     }
@@ -112,6 +116,7 @@ impl TokenEndpoint {
     }
 
     async fn request_with_rotation(&self) -> Result<TokenResponse, TokenError> {
+        self.reload_changed_files();
         let credential = self.rotating_credential(false).await?;
         let result = self.exchange(credential.as_ref()).await;
         let Some(sent) = credential else { return result };
@@ -126,6 +131,22 @@ impl TokenEndpoint {
                 self.exchange(Some(&fresh)).await
             }
             _ => result,
+        }
+    }
+
+    /// Takes the new client certificate or key, if their files changed.
+    fn reload_changed_files(&self) {
+        let Some(files) = &self.files else { return };
+        let reloaded = files.reload();
+        if let Some(client) = reloaded.http_client {
+            *self.client.lock().unwrap_or_else(PoisonError::into_inner) = client;
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(key) = reloaded.client_key {
+            let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(signer) = signer.as_mut() {
+                signer.use_key(&key);
+            }
         }
     }
 
@@ -170,8 +191,8 @@ impl TokenEndpoint {
     ) -> Result<reqwest::RequestBuilder, TokenError> {
         let secret = rotating.unwrap_or(&self.secret);
         let mut form = form_urlencoded::Serializer::for_suffix(self.form.clone(), 0);
-        let mut request = self
-            .client
+        let client = self.client.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut request = client
             .post(self.url.clone())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
@@ -215,7 +236,7 @@ impl TokenEndpoint {
     /// `client_secret_jwt`.
     fn sign(&self, secret: Option<&SecretString>) -> Result<SecretString, TokenError> {
         #[cfg(feature = "jwt")]
-        if let Some(signer) = &self.signer {
+        if let Some(signer) = &*self.signer.lock().unwrap_or_else(PoisonError::into_inner) {
             return signer.sign(SystemTime::now(), secret);
         }
         let _ = secret;
