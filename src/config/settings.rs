@@ -56,6 +56,8 @@ use crate::error::ConfigError;
 /// | [`Config::builder`]`(token_url, ..)` | `token_url` | `{P}_TOKEN_URL` | required |
 /// | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `{P}_CLIENT_ID` | required |
 /// | [`Config::builder`]`(.., client_secret)` | `client_secret` | `{P}_CLIENT_SECRET` | none: then a certificate or key ([`Config::builder_without_secret`]) |
+/// | [`client_secret_file`](crate::ConfigBuilder::client_secret_file) | `client_secret_file` | `{P}_CLIENT_SECRET_FILE` | none |
+/// | [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) | `client_assertion_file` | `{P}_CLIENT_ASSERTION_FILE` | none |
 /// | [`scope`](crate::ConfigBuilder::scope) | `scope` | `{P}_SCOPE` | none |
 /// | [`audience`](crate::ConfigBuilder::audience) | `audience` | `{P}_AUDIENCE` | none |
 /// | [`resource`](crate::ConfigBuilder::resource) | `resource` | `{P}_RESOURCE` | none |
@@ -71,14 +73,15 @@ use crate::error::ConfigError;
 /// | [`invalidation_interval`](crate::ConfigBuilder::invalidation_interval) | `invalidation_interval` | `{P}_INVALIDATION_INTERVAL` | 5 seconds |
 /// | [`allowed_origin`](crate::ConfigBuilder::allowed_origin) | `allowed_origin` | `{P}_ALLOWED_ORIGIN` | none: every request |
 /// | [`danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http) | `danger_allow_plain_http` | `{P}_DANGER_ALLOW_PLAIN_HTTP` | `false` |
-/// | [`client_certificate`](crate::ConfigBuilder::client_certificate) | `client_certificate_file`, `client_certificate_key_file` | `{P}_CLIENT_CERTIFICATE_FILE`, `{P}_CLIENT_CERTIFICATE_KEY_FILE` | none |
+/// | [`client_certificate_files`](crate::ConfigBuilder::client_certificate_files) (or a [`client_certificate`](crate::ConfigBuilder::client_certificate)) | `client_certificate_file`, `client_certificate_key_file` | `{P}_CLIENT_CERTIFICATE_FILE`, `{P}_CLIENT_CERTIFICATE_KEY_FILE` | none |
 /// | [`tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate) | `tls_root_certificate_file` | `{P}_TLS_ROOT_CERTIFICATE_FILE` | the system's roots only |
-/// | `client_key` (feature `jwt`) | `client_key_file`, `client_key_algorithm`, `client_key_id` | `{P}_CLIENT_KEY_FILE`, `{P}_CLIENT_KEY_ALGORITHM`, `{P}_CLIENT_KEY_ID` | none; the algorithm `RS256` |
+/// | `client_key_file` (or a `client_key`; feature `jwt`) | `client_key_file`, `client_key_algorithm`, `client_key_id` | `{P}_CLIENT_KEY_FILE`, `{P}_CLIENT_KEY_ALGORITHM`, `{P}_CLIENT_KEY_ID` | none; the algorithm `RS256` |
 /// | `assertion_audience` (feature `jwt`) | `assertion_audience` | `{P}_ASSERTION_AUDIENCE` | the token URL |
 /// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | 60 seconds |
 /// | `store_encryption_key` (feature `store`) | `store_encryption_key` | `{P}_STORE_ENCRYPTION_KEY` | derived from the client secret |
 /// | [`http_client`](crate::ConfigBuilder::http_client) | cannot be text | cannot be text | this crate's own client |
 /// | `store` (feature `store`) | cannot be text | cannot be text | none |
+/// | [`client_secret_source`](crate::ConfigBuilder::client_secret_source), [`client_assertion_source`](crate::ConfigBuilder::client_assertion_source) | cannot be text | cannot be text | none |
 ///
 /// `{P}` is the prefix given to [`Config::from_env`](crate::Config::from_env). Values are
 /// written the same way in a file and in the environment:
