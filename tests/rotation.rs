@@ -336,12 +336,18 @@ async fn an_unusable_assertion_file_is_a_typed_error_naming_the_path_and_sends_n
     std::fs::write(folder.path("expired"), &expired).unwrap();
     std::fs::write(folder.path("garbage"), "not a jwt").unwrap();
     std::fs::create_dir(folder.path("directory")).unwrap();
+    std::fs::write(folder.path("huge"), "x".repeat(10 * 1024 * 1024)).unwrap();
+    // A pipe nobody writes to: reading it would block forever.
+    let fifo = std::process::Command::new("mkfifo").arg(folder.path("fifo")).status().unwrap();
+    assert!(fifo.success());
     let cases = [
         ("missing", CredentialErrorKind::Unreadable),
         ("empty", CredentialErrorKind::Empty),
         ("expired", CredentialErrorKind::Expired),
         ("garbage", CredentialErrorKind::NotAJwt),
         ("directory", CredentialErrorKind::Unreadable),
+        ("huge", CredentialErrorKind::TooLarge),
+        ("fifo", CredentialErrorKind::Unreadable),
     ];
     for (name, kind) in cases {
         let path = folder.path(name);

@@ -15,6 +15,8 @@ pub enum CredentialErrorKind {
     Unreadable,
     /// The file holds nothing but whitespace.
     Empty,
+    /// The file is larger than 64 KiB, far more than any secret or token.
+    TooLarge,
     /// The client assertion is not a JWT whose claims can be read.
     NotAJwt,
     /// The client assertion has expired, and reading the file again did not bring a newer one.
@@ -80,6 +82,7 @@ impl fmt::Display for CredentialError {
         match self.kind {
             CredentialErrorKind::Unreadable => write!(f, "cannot read {path}")?,
             CredentialErrorKind::Empty => write!(f, "{path} is empty")?,
+            CredentialErrorKind::TooLarge => write!(f, "{path} is larger than 64 KiB")?,
             CredentialErrorKind::NotAJwt => {
                 write!(f, "{path} does not hold a JWT whose claims can be read")?
             }

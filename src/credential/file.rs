@@ -1,6 +1,7 @@
 //! Credentials kept in files that the platform replaces.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -123,11 +124,21 @@ impl CredentialSource for AssertionFile {
     }
 }
 
+/// The largest credential file read: a secret or a token is a few KiB at most.
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
 /// The file's content without surrounding whitespace; an error if that leaves nothing.
 fn read_trimmed(path: &Path) -> Result<SecretString, CredentialError> {
-    let content = SecretString::from(
-        fs::read_to_string(path).map_err(|error| CredentialError::unreadable(path, error))?,
-    );
+    let unreadable = |error| CredentialError::unreadable(path, error);
+    let metadata = fs::metadata(path).map_err(unreadable)?;
+    // Not a pipe or a device, whose read could block the runtime's thread.
+    if !metadata.is_file() {
+        return Err(unreadable(io::Error::other("not a regular file")));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(CredentialError::new(CredentialErrorKind::TooLarge, path));
+    }
+    let content = SecretString::from(fs::read_to_string(path).map_err(unreadable)?);
     let trimmed = content.expose_secret().trim();
     if trimmed.is_empty() {
         return Err(CredentialError::new(CredentialErrorKind::Empty, path));
