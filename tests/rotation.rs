@@ -263,6 +263,7 @@ async fn a_rotated_secret_file_costs_one_rejected_token_request_and_no_failed_re
         .client_secret_file(&file)
         .build()
         .unwrap();
+    assert!(!format!("{config:?}").contains("secret-A"), "{config:?}");
     let layer = ClientCredentialsLayer::new(config);
     let service = api_client(&layer);
     assert_eq!(get(&service, &api.url).await.unwrap().1, "Bearer token-1");
