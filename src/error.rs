@@ -113,6 +113,10 @@ pub enum TokenErrorKind {
     /// The client assertion (`private_key_jwt`, `client_secret_jwt`) could not be signed; no
     /// request was sent.
     ClientAssertion,
+    /// A DPoP proof could not be made (feature `dpop`): the request's URI has no scheme and
+    /// authority to bind it to, or signing failed. No request was sent.
+    #[cfg(feature = "dpop")]
+    DpopProof,
 }
 
 /// A token could not be obtained from the token endpoint.
@@ -213,6 +217,8 @@ impl TokenError {
             | UnsupportedTokenType | InvalidExpiresIn => ErrorClass::Rejected,
             // A key that cannot sign will not sign on the next try either.
             ClientAssertion => ErrorClass::Rejected,
+            #[cfg(feature = "dpop")]
+            DpopProof => ErrorClass::Rejected,
             // Calling again from the same place will not bring a runtime.
             NoRuntime => ErrorClass::Rejected,
         }
@@ -301,6 +307,8 @@ impl fmt::Display for TokenError {
                  slower than the token's lifetime, or handed out a token about to expire)",
             )?,
             ClientAssertion => write!(f, "could not sign the client assertion: {detail}")?,
+            #[cfg(feature = "dpop")]
+            DpopProof => write!(f, "could not make the DPoP proof: {detail}")?,
         }
         // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping
         // errors in between only repeat the URL.

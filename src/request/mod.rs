@@ -16,6 +16,8 @@ use url::Url;
 #[cfg(feature = "jwt")]
 #[cfg(feature = "jwt")]
 mod assertion;
+#[cfg(feature = "dpop")]
+pub(crate) mod dpop;
 pub(crate) mod response;
 
 #[cfg(feature = "jwt")]
@@ -43,6 +45,9 @@ pub(crate) struct TokenEndpoint {
     /// Signs a client assertion for each request, with the JWT methods.
     #[cfg(feature = "jwt")]
     assertion: Option<AssertionSigner>,
+    /// A DPoP proof for each request, and the endpoint's nonce.
+    #[cfg(feature = "dpop")]
+    dpop: Option<dpop::TokenProofs>,
     timeout: Duration,
 }
 
@@ -90,6 +95,8 @@ impl TokenEndpoint {
             authorization,
             #[cfg(feature = "jwt")]
             assertion: AssertionSigner::new(config),
+            #[cfg(feature = "dpop")]
+            dpop: config.dpop.as_ref().map(|d| dpop::TokenProofs::new(d, &config.token_url)),
             timeout: config.request_timeout,
         }
     }
@@ -102,9 +109,19 @@ impl TokenEndpoint {
         self.timeout
     }
 
-    /// Sends one token request and reads its answer, all within the request timeout.
+    /// Sends one token request and reads its answer, all within the request timeout. With
+    /// DPoP, a server that answers `use_dpop_nonce` with a new nonce gets the request once
+    /// more, with it, within the same timeout.
     pub(crate) async fn request(&self) -> Result<TokenResponse, TokenError> {
-        tokio::time::timeout(self.timeout, self.exchange())
+        let exchange = async {
+            let answer = self.exchange().await;
+            #[cfg(feature = "dpop")]
+            if self.dpop.as_ref().is_some_and(|dpop| dpop.wants_resend(&answer)) {
+                return self.exchange().await;
+            }
+            answer
+        };
+        tokio::time::timeout(self.timeout, exchange)
             .await
             .unwrap_or_else(|_| Err(TokenError::new(TokenErrorKind::Timeout)))
     }
@@ -119,8 +136,16 @@ impl TokenEndpoint {
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            request = request.header(dpop::DPOP, dpop.proof()?);
+        }
         let mut response = request.send().await.map_err(|e| self.network_error(e))?;
         let status = response.status();
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            dpop.observe(response.headers());
+        }
         let retry_after = retry_after(response.headers(), SystemTime::now());
         // An error answer is classified by its status, whatever its size: read what fits of
         // its body. Only a success body must be whole.
@@ -139,6 +164,10 @@ impl TokenEndpoint {
                 break;
             }
             body.extend_from_slice(&chunk);
+        }
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            return response::parse_dpop(status, retry_after, &body, dpop.allow_bearer);
         }
         response::parse(status, retry_after, &body)
     }
