@@ -119,6 +119,10 @@ pub enum TokenErrorKind {
     /// [`source`](std::error::Error::source) says why: a `CredentialError` for a file.
     /// Transient: the platform may be replacing the file.
     Credential,
+    /// A DPoP proof could not be made (feature `dpop`): the request's URI has no scheme and
+    /// authority to bind it to, or signing failed. No request was sent.
+    #[cfg(feature = "dpop")]
+    DpopProof,
 }
 
 /// A token could not be obtained from the token endpoint.
@@ -230,6 +234,8 @@ impl TokenError {
             | UnsupportedTokenType | InvalidExpiresIn => ErrorClass::Rejected,
             // A key that cannot sign will not sign on the next try either.
             ClientAssertion => ErrorClass::Rejected,
+            #[cfg(feature = "dpop")]
+            DpopProof => ErrorClass::Rejected,
             // Calling again from the same place will not bring a runtime.
             NoRuntime => ErrorClass::Rejected,
         }
@@ -326,6 +332,8 @@ impl fmt::Display for TokenError {
                 }
                 return Ok(());
             }
+            #[cfg(feature = "dpop")]
+            DpopProof => write!(f, "could not make the DPoP proof: {detail}")?,
         }
         // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping
         // errors in between only repeat the URL.

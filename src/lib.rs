@@ -83,6 +83,8 @@ pub use config::{
 };
 #[cfg(feature = "jwt")]
 pub use config::{ClientKey, SigningAlgorithm, DEFAULT_ASSERTION_LIFETIME};
+#[cfg(feature = "dpop")]
+pub use config::{DpopAlgorithm, DpopKey};
 pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
 pub use middleware::{
     ClientCredentials, ClientCredentialsLayer, ResponseFuture, RetryUnauthorized, ServiceBuilderExt,

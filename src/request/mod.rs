@@ -20,6 +20,8 @@ use url::Url;
 
 #[cfg(feature = "jwt")]
 mod assertion;
+#[cfg(feature = "dpop")]
+pub(crate) mod dpop;
 pub(crate) mod response;
 
 #[cfg(feature = "jwt")]
@@ -59,6 +61,9 @@ pub(crate) struct TokenEndpoint {
     signer: Mutex<Option<AssertionSigner>>,
     /// The key and certificate files to read again when they change.
     files: Option<Arc<CredentialFiles>>,
+    /// A DPoP proof for each request, and the endpoint's nonce.
+    #[cfg(feature = "dpop")]
+    dpop: Option<dpop::TokenProofs>,
     timeout: Duration,
 }
 
@@ -95,6 +100,8 @@ impl TokenEndpoint {
             #[cfg(feature = "jwt")]
             signer: Mutex::new(AssertionSigner::new(config)),
             files: config.credential_files.clone(),
+            #[cfg(feature = "dpop")]
+            dpop: config.dpop.as_ref().map(|d| dpop::TokenProofs::new(d, &config.token_url)),
             timeout: config.request_timeout,
         }
     }
@@ -158,10 +165,30 @@ impl TokenEndpoint {
     }
 
     /// One request, with `rotating` (the credential from the source) or else the fixed one.
+    /// With DPoP, a server that answers `use_dpop_nonce` with a new nonce gets it once more,
+    /// with that nonce.
     async fn exchange(&self, rotating: Option<&SecretString>) -> Result<TokenResponse, TokenError> {
+        let answer = self.send(rotating).await;
+        #[cfg(feature = "dpop")]
+        if self.dpop.as_ref().is_some_and(|dpop| dpop.wants_resend(&answer)) {
+            return self.send(rotating).await;
+        }
+        answer
+    }
+
+    async fn send(&self, rotating: Option<&SecretString>) -> Result<TokenResponse, TokenError> {
         let request = self.prepare(rotating)?;
+        #[cfg(feature = "dpop")]
+        let request = match &self.dpop {
+            Some(dpop) => request.header(dpop::DPOP, dpop.proof()?),
+            None => request,
+        };
         let mut response = request.send().await.map_err(|e| self.network_error(e))?;
         let status = response.status();
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            dpop.observe(response.headers());
+        }
         let retry_after = retry_after(response.headers(), SystemTime::now());
         // An error answer is classified by its status, whatever its size: read what fits of
         // its body. Only a success body must be whole.
@@ -180,6 +207,10 @@ impl TokenEndpoint {
                 break;
             }
             body.extend_from_slice(&chunk);
+        }
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            return response::parse_dpop(status, retry_after, &body, dpop.allow_bearer);
         }
         response::parse(status, retry_after, &body)
     }

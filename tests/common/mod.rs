@@ -25,6 +25,9 @@ use tower_client_credentials::{
     BoxError, ClientCredentials, ClientCredentialsLayer, Config, ConfigBuilder,
 };
 
+#[cfg(feature = "dpop")]
+pub mod dpop;
+
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-secret";
 
