@@ -113,6 +113,16 @@ pub enum TokenErrorKind {
     /// The client assertion (`private_key_jwt`, `client_secret_jwt`) could not be signed; no
     /// request was sent.
     ClientAssertion,
+    /// The client's credential could not be had from its source (a
+    /// [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) that is missing
+    /// or expired, a `CredentialSource` of yours that failed); no request was sent. Its
+    /// [`source`](std::error::Error::source) says why: a `CredentialError` for a file.
+    /// Transient: the platform may be replacing the file.
+    Credential,
+    /// A DPoP proof could not be made (feature `dpop`): the request's URI has no scheme and
+    /// authority to bind it to, or signing failed. No request was sent.
+    #[cfg(feature = "dpop")]
+    DpopProof,
 }
 
 /// A token could not be obtained from the token endpoint.
@@ -176,6 +186,17 @@ impl TokenError {
         })
     }
 
+    /// The credential source failed with `source`.
+    pub(crate) fn credential(source: crate::BoxError) -> Self {
+        Self::build(TokenErrorKind::Credential, |inner| inner.source = Some(source))
+    }
+
+    /// Whether the endpoint refused the client itself (`invalid_client`,
+    /// `unauthorized_client`): what a rotated credential can fix.
+    pub(crate) fn rejects_the_client(&self) -> bool {
+        matches!(self.oauth_error(), Some("invalid_client" | "unauthorized_client"))
+    }
+
     /// An error answer from the endpoint. `excerpt` is used when the body has no OAuth fields.
     pub(crate) fn response(
         status: StatusCode,
@@ -200,7 +221,7 @@ impl TokenError {
     pub fn class(&self) -> ErrorClass {
         use TokenErrorKind::*;
         match self.inner.kind {
-            Connect | Transport | Timeout | Stopped | Panicked | ExpiredOnArrival => {
+            Connect | Transport | Timeout | Stopped | Panicked | ExpiredOnArrival | Credential => {
                 ErrorClass::Transient
             }
             ErrorResponse => match self.inner.status {
@@ -213,6 +234,8 @@ impl TokenError {
             | UnsupportedTokenType | InvalidExpiresIn => ErrorClass::Rejected,
             // A key that cannot sign will not sign on the next try either.
             ClientAssertion => ErrorClass::Rejected,
+            #[cfg(feature = "dpop")]
+            DpopProof => ErrorClass::Rejected,
             // Calling again from the same place will not bring a runtime.
             NoRuntime => ErrorClass::Rejected,
         }
@@ -301,6 +324,16 @@ impl fmt::Display for TokenError {
                  slower than the token's lifetime, or handed out a token about to expire)",
             )?,
             ClientAssertion => write!(f, "could not sign the client assertion: {detail}")?,
+            // The source names the file as well as the cause: shown whole, not only its root.
+            Credential => {
+                f.write_str("could not get the client credential")?;
+                if let Some(source) = &inner.source {
+                    write!(f, ": {source}")?;
+                }
+                return Ok(());
+            }
+            #[cfg(feature = "dpop")]
+            DpopProof => write!(f, "could not make the DPoP proof: {detail}")?,
         }
         // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping
         // errors in between only repeat the URL.

@@ -6,7 +6,8 @@
 //! shows that both sides agree on the encoding, for `client_secret_basic` and
 //! `client_secret_post` alike. With the `jwt` feature it also verifies our client assertions:
 //! `private_key_jwt` (ES256, against the public key it was given, refusing a replayed `jti`)
-//! and `client_secret_jwt` (HS256 with the secret).
+//! and `client_secret_jwt` (HS256 with the secret). With the `dpop` feature, it binds tokens
+//! to our DPoP key (RFC 9449), after asking for a nonce.
 //!
 //! Needs Node.js and npm: the first test to start runs `npm ci` in `tests/interop` when its
 //! `node_modules` is missing or was installed from another `package-lock.json` (`tests/setup`).
@@ -16,7 +17,7 @@ mod setup;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ const SECRET_JWT_CLIENT: &str = "interop-secret-jwt";
 /// A client using `private_key_jwt`, with the public half of [`OidcServer::client_key`].
 #[cfg(feature = "jwt")]
 const KEY_JWT_CLIENT: &str = "interop-key-jwt";
+/// A client whose tokens must be DPoP-bound.
+#[cfg(feature = "dpop")]
+const DPOP_CLIENT: &str = "interop-dpop";
 /// Bounds the wait for the server to start listening.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -53,6 +57,9 @@ struct OidcServer {
     /// [`KEY_JWT_CLIENT`].
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     client_key: String,
+    /// The status of each answer of the token endpoint, in order, as the server prints them.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    token_answers: Arc<Mutex<Vec<u16>>>,
 }
 
 impl OidcServer {
@@ -76,15 +83,21 @@ impl OidcServer {
         // The server prints `ready <issuer>` once it listens; wait for that line, bounded.
         let (lines, ready) = mpsc::channel();
         let stdout = BufReader::new(child.stdout.take().unwrap());
+        let token_answers = Arc::new(Mutex::new(Vec::new()));
+        let answers = Arc::clone(&token_answers);
         thread::spawn(move || {
             for line in stdout.lines().map_while(Result::ok) {
                 if let Some(issuer) = line.strip_prefix("ready ") {
                     let _ = lines.send(issuer.to_owned());
                 }
+                if let Some(status) = line.strip_prefix("token ").and_then(|s| s.parse().ok()) {
+                    answers.lock().unwrap().push(status);
+                }
             }
         });
         let client_key = key.serialize_pem();
-        let mut server = Self { child, _stdin: stdin, token_url: String::new(), client_key };
+        let mut server =
+            Self { child, _stdin: stdin, token_url: String::new(), client_key, token_answers };
         match ready.recv_timeout(STARTUP_TIMEOUT) {
             Ok(issuer) => server.token_url = format!("{issuer}/token"),
             Err(_) => {
@@ -94,6 +107,45 @@ impl OidcServer {
             }
         }
         server
+    }
+
+    /// The statuses of the token endpoint's answers, once there are `n` of them (bounded: the
+    /// server prints each as it finishes it, on a pipe of its own).
+    #[cfg(feature = "dpop")]
+    fn token_answers(&self, n: usize) -> Vec<u16> {
+        let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let answers = self.token_answers.lock().unwrap().clone();
+            if answers.len() >= n || std::time::Instant::now() > deadline {
+                return answers;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// What the server's introspection endpoint (RFC 7662) says of `token`, asked as
+    /// [`DPOP_CLIENT`].
+    #[cfg(feature = "dpop")]
+    async fn introspect(&self, token: &str) -> serde_json::Value {
+        let encode = |s: &str| {
+            form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+        };
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            encode(DPOP_CLIENT),
+            encode(SECRET)
+        ));
+        let body =
+            form_urlencoded::Serializer::new(String::new()).append_pair("token", token).finish();
+        let response = reqwest::Client::new()
+            .post(format!("{}/introspection", self.token_url))
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_str(&response.text().await.unwrap()).unwrap()
     }
 
     fn config(&self, client_id: &str, secret: &str) -> ConfigBuilder {
@@ -226,4 +278,82 @@ async fn client_secret_jwt_signs_with_the_secret_the_server_holds() {
     let token = layer.token().await.expect("oidc-provider verifies the HS256 assertion");
 
     assert_eq!(token.lifetime(), Duration::from_secs(600));
+}
+
+/// Workload identity federation against an independent server: the assertion is signed by
+/// someone else (here, the test) and written to a file that the crate reads for each token
+/// request.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn a_client_assertion_written_to_a_file_by_someone_else_is_accepted() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    let server = OidcServer::start();
+    let signing = EncodingKey::from_ec_pem(server.client_key.as_bytes()).unwrap();
+    let dir = std::env::temp_dir().join(format!("tcc-interop-assertion-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    let write_assertion = |jti: &str| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let claims = serde_json::json!({
+            "iss": KEY_JWT_CLIENT, "sub": KEY_JWT_CLIENT, "aud": server.token_url,
+            "jti": jti, "iat": now.as_secs(), "exp": now.as_secs() + 60,
+        });
+        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
+        std::fs::write(dir.join("token.new"), format!("{jwt}\n")).unwrap();
+        std::fs::rename(dir.join("token.new"), &file).unwrap();
+    };
+    let config = Config::builder_without_secret(&server.token_url, KEY_JWT_CLIENT)
+        .scope("api:read")
+        .client_assertion_file(&file)
+        .build()
+        .unwrap();
+    assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+
+    // oidc-provider takes each `jti` once: the second token request succeeds only because the
+    // file was rewritten and read again.
+    for jti in ["first", "second"] {
+        write_assertion(jti);
+        let token = ClientCredentialsLayer::new(config.clone()).token().await;
+        assert_eq!(token.unwrap_or_else(|e| panic!("{jti}: {e}")).scope(), Some("api:read"));
+    }
+    let replayed = ClientCredentialsLayer::new(config).token().await.expect_err("a replayed jti");
+    assert_eq!(replayed.oauth_error(), Some("invalid_client"), "{replayed}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(feature = "dpop")]
+#[tokio::test]
+async fn dpop_binds_the_token_to_our_key_after_one_nonce_round_trip() {
+    use tower_client_credentials::{DpopAlgorithm, DpopKey};
+
+    let server = OidcServer::start();
+    // The client takes DPoP-bound tokens only: without a proof it gets none.
+    let bearer = ClientCredentialsLayer::new(server.config(DPOP_CLIENT, SECRET).build().unwrap());
+    let error = bearer.token().await.expect_err("this client must prove possession");
+    assert_eq!(error.oauth_error(), Some("invalid_grant"), "{error}");
+    assert_eq!(server.token_answers(1), [400]);
+
+    let key = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
+    let config = server.config(DPOP_CLIENT, SECRET).dpop(key.clone()).build().unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+    let token = layer.token().await.expect("oidc-provider issues a DPoP-bound token");
+    assert_eq!(token.token_type(), "DPoP");
+    assert_eq!(token.header_value(), format!("DPoP {}", token.secret()).as_str());
+    assert_eq!(token.lifetime(), Duration::from_secs(600));
+    // `use_dpop_nonce` once, then the token.
+    assert_eq!(server.token_answers(3), [400, 400, 200]);
+
+    let introspection = server.introspect(token.secret()).await;
+    assert_eq!(introspection["active"], true, "{introspection}");
+    assert_eq!(introspection["token_type"], "DPoP", "{introspection}");
+    assert_eq!(introspection["cnf"]["jkt"], key.thumbprint(), "{introspection}");
+
+    // The next token request carries the nonce kept from the last answer: no round trip.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(600)).await; // the token expired on Tokio's clock
+    tokio::time::resume();
+    let next = layer.token().await.expect("a second token, with the nonce kept");
+    assert_ne!(next.secret(), token.secret());
+    assert_eq!(server.token_answers(4), [400, 400, 200, 200]);
 }

@@ -96,3 +96,78 @@ async fn neither_the_secret_nor_a_token_reaches_logs_or_errors() {
         }
     }
 }
+
+/// The DPoP key and the proofs (RFC 9449) appear nowhere either: a flow with both nonce round
+/// trips and a refused downgrade, logged at TRACE, and the `Debug` of everything holding them.
+#[cfg(feature = "dpop")]
+#[tokio::test]
+async fn neither_the_dpop_key_nor_a_proof_reaches_logs_or_errors() {
+    use common::dpop::DpopServers;
+    use tower::retry::RetryLayer;
+    use tower::{Layer, ServiceExt};
+    use tower_client_credentials::{Config, DpopAlgorithm, DpopKey, RetryUnauthorized};
+
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let servers = DpopServers::start().await;
+    let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem();
+    let key = DpopKey::from_pem(&pem, DpopAlgorithm::Es256).unwrap();
+    let builder = servers.config().dpop(key.clone());
+    let builder_debug = format!("{builder:?}");
+    let config = builder.build().unwrap();
+    let layer = ClientCredentialsLayer::new(config.clone());
+    let service = RetryLayer::new(RetryUnauthorized::new()).layer(api_client(&layer));
+    let request = http::Request::get(&servers.api_url).body(Default::default()).unwrap();
+    assert_eq!(service.clone().oneshot(request).await.unwrap().status(), 200);
+
+    servers.answer_with_token_type("Bearer");
+    let downgraded =
+        ClientCredentialsLayer::new(servers.config().dpop(key.clone()).build().unwrap());
+    let error = downgraded.token().await.unwrap_err();
+    let relative = http::Request::get("/relative").body(Default::default()).unwrap();
+    let proof_error = service.clone().oneshot(relative).await.unwrap_err();
+
+    let proofs: Vec<String> = servers
+        .api_headers()
+        .iter()
+        .map(|headers| headers["dpop"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(proofs.len(), 2, "the nonce demand and the resend");
+    let token = layer.token().await.unwrap();
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("token request failed"), "nothing captured:\n{logs}");
+    let texts = [
+        logs,
+        builder_debug,
+        format!("{config:?}"),
+        format!("{key:?}"),
+        format!("{layer:?}"),
+        format!("{service:?}"),
+        format!("{token:?}"),
+        format!("{:?}", Config::builder("https://a.example/t", "c", "s").dpop(key.clone())),
+        error.to_string(),
+        format!("{error:?}"),
+        proof_error.to_string(),
+        format!("{proof_error:?}"),
+    ];
+    let key_lines: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    for text in &texts {
+        for line in &key_lines {
+            assert!(!text.contains(line), "the key leaked into:\n{text}");
+        }
+        for proof in &proofs {
+            // Any of its three parts: the header holds only the public key, but the claims and
+            // the signature make the proof.
+            for part in proof.split('.').skip(1) {
+                assert!(!text.contains(part), "a proof leaked into:\n{text}");
+            }
+        }
+        assert!(!text.contains(token.secret()), "the token leaked into:\n{text}");
+    }
+}

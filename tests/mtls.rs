@@ -81,6 +81,9 @@ struct Request {
     peer_certificate: Option<Vec<u8>>,
 }
 
+/// The DER of the certificate the server takes as the client's.
+type Registered = Arc<Mutex<Vec<u8>>>;
+
 /// What the server saw.
 #[derive(Default)]
 struct Seen {
@@ -95,6 +98,7 @@ struct Seen {
 struct MtlsServer {
     url: String,
     seen: Arc<Seen>,
+    registered: Registered,
 }
 
 impl MtlsServer {
@@ -119,11 +123,17 @@ impl MtlsServer {
         let seen = Arc::new(Seen::default());
         let listener =
             TlsListener { tcp, acceptor: TlsAcceptor::from(Arc::new(tls)), seen: seen.clone() };
-        let state = (seen.clone(), registered.certificate.to_vec());
+        let registered = Arc::new(Mutex::new(registered.certificate.to_vec()));
+        let state = (seen.clone(), registered.clone());
         let router = Router::new().route("/token", post(issue)).with_state(state);
         let service = router.into_make_service_with_connect_info::<PeerCertificate>();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-        Self { url, seen }
+        Self { url, seen, registered }
+    }
+
+    /// From now on, the client's certificate is `issued`.
+    fn register(&self, issued: &Issued) {
+        *self.registered.lock().unwrap() = issued.certificate.to_vec();
     }
 
     fn handshake_failures(&self) -> Vec<String> {
@@ -173,7 +183,7 @@ impl Connected<IncomingStream<'_, TlsListener>> for PeerCertificate {
 }
 
 async fn issue(
-    State((seen, registered)): State<(Arc<Seen>, Vec<u8>)>,
+    State((seen, registered)): State<(Arc<Seen>, Registered)>,
     ConnectInfo(PeerCertificate(peer)): ConnectInfo<PeerCertificate>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
@@ -181,7 +191,7 @@ async fn issue(
     seen.requests.lock().unwrap().push(request);
     let client_id = form.iter().find(|(name, _)| name == "client_id").map(|(_, v)| v.as_str());
     // RFC 8705 §2: the client is the one whose registered certificate was presented.
-    if client_id == Some(CLIENT_ID) && peer.as_deref() == Some(registered.as_slice()) {
+    if client_id == Some(CLIENT_ID) && peer == Some(registered.lock().unwrap().clone()) {
         Json(serde_json::json!({"access_token": "mtls-token", "token_type": "Bearer"}))
             .into_response()
     } else {
@@ -282,4 +292,44 @@ async fn discovery_sends_a_client_with_a_certificate_to_the_mtls_alias() {
     assert_eq!(config.auth_method(), AuthMethod::TlsClientAuth);
     let token = ClientCredentialsLayer::new(config).token().await.unwrap();
     assert_eq!(token.secret(), "mtls-token");
+}
+
+/// cert-manager renews the client certificate in place: the next token request presents the
+/// new one, over a new connection, without a restart.
+#[tokio::test]
+async fn a_client_certificate_renewed_in_its_files_is_presented_at_the_next_token_request() {
+    let ca = TestCa::new("test CA");
+    let first = ca.issue(&[], ExtendedKeyUsagePurpose::ClientAuth);
+    let server = MtlsServer::start(&ca, &first).await;
+    let dir = std::env::temp_dir().join(format!("tcc-mtls-renewal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |issued: &Issued| {
+        for (name, content) in
+            [("tls.crt", issued.certificate_pem.clone()), ("tls.key", issued.key_pem())]
+        {
+            std::fs::write(dir.join(format!("{name}.new")), content).unwrap();
+            std::fs::rename(dir.join(format!("{name}.new")), dir.join(name)).unwrap();
+        }
+    };
+    write(&first);
+    let config = Config::builder_without_secret(&server.url, CLIENT_ID)
+        .client_certificate_files(dir.join("tls.crt"), dir.join("tls.key"))
+        .tls_root_certificate(ca.pem.clone())
+        .build()
+        .unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+    layer.token().await.unwrap();
+
+    let renewed = ca.issue(&[], ExtendedKeyUsagePurpose::ClientAuth);
+    write(&renewed);
+    server.register(&renewed);
+    // Past the token's default lifetime, then real time again: the connection needs it.
+    tokio::time::pause();
+    tokio::time::advance(std::time::Duration::from_secs(300)).await;
+    tokio::time::resume();
+    layer.token().await.expect("the renewed certificate");
+
+    let presented: Vec<_> = server.requests().into_iter().map(|r| r.peer_certificate).collect();
+    assert_eq!(presented, [Some(first.certificate.to_vec()), Some(renewed.certificate.to_vec())]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -60,6 +60,7 @@ impl KeyPair {
 }
 
 /// How the server checks assertions.
+#[derive(Clone)]
 struct Verifier {
     key: DecodingKey,
     algorithm: Algorithm,
@@ -103,7 +104,7 @@ struct Claims {
 }
 
 struct ServerState {
-    verifier: Verifier,
+    verifier: Mutex<Verifier>,
     url: String,
     used_jtis: Mutex<HashSet<String>>,
     received: Mutex<Vec<TokenForm>>,
@@ -121,7 +122,7 @@ impl AssertionServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/token", listener.local_addr().unwrap());
         let state = Arc::new(ServerState {
-            verifier,
+            verifier: Mutex::new(verifier),
             url: url.clone(),
             used_jtis: Mutex::default(),
             received: Mutex::default(),
@@ -130,6 +131,11 @@ impl AssertionServer {
         let router = Router::new().route("/token", post(issue)).with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Self { url, state }
+    }
+
+    /// From now on, trusts `verifier` instead.
+    fn trust(&self, verifier: Verifier) {
+        *self.state.verifier.lock().unwrap() = verifier;
     }
 
     fn config(&self) -> ConfigBuilder {
@@ -180,7 +186,7 @@ async fn issue(State(state): State<Arc<ServerState>>, Form(form): Form<TokenForm
 
 /// What a server checks (RFC 7523 §3), in the order a server checks it.
 fn verify(state: &ServerState, form: &TokenForm) -> Result<(), String> {
-    let verifier = &state.verifier;
+    let verifier = &state.verifier.lock().unwrap().clone();
     if form.grant_type != "client_credentials" {
         return Err("unexpected grant_type".into());
     }
@@ -337,4 +343,33 @@ async fn client_secret_jwt_signs_with_the_secret_and_never_sends_it() {
 
     let error = token_error(config("another-secret-of-the-same-client-0123456789")).await;
     assert_eq!(error.error_description(), Some("client assertion rejected: InvalidSignature"));
+}
+
+/// A signing key rotated in its file: the next token request of the same layer signs with the
+/// new key, which the server now trusts instead.
+#[tokio::test]
+async fn a_client_key_rotated_in_its_file_signs_the_next_token_request() {
+    let (first, second) = (KeyPair::p256(), KeyPair::p256());
+    let server = AssertionServer::start(Verifier::public_key(&first, Algorithm::ES256)).await;
+    let dir = std::env::temp_dir().join(format!("tcc-key-rotation-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("signing.key");
+    let write = |keys: &KeyPair| {
+        std::fs::write(dir.join("signing.key.new"), &keys.private_pem).unwrap();
+        std::fs::rename(dir.join("signing.key.new"), &file).unwrap();
+    };
+    write(&first);
+    let config = server.config().client_key_file(&file, SigningAlgorithm::Es256).build().unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+    assert_eq!(layer.token().await.unwrap().secret(), "token-1");
+
+    write(&second);
+    server.trust(Verifier::public_key(&second, Algorithm::ES256));
+    // Past the hour the token lives, then real time again for the request.
+    tokio::time::pause();
+    tokio::time::advance(std::time::Duration::from_secs(3600)).await;
+    tokio::time::resume();
+    assert_eq!(layer.token().await.expect("signed with the new key").secret(), "token-2");
+    assert_eq!(server.received().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -244,7 +244,8 @@ fn key_name(config: &Config) -> String {
     scopes.sort();
     let mut params = config.params.clone();
     params.sort();
-    let identity = serde_json::json!({
+    #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
+    let mut identity = serde_json::json!({
         "token_url": config.token_url.as_str(),
         "client_id": config.client_id,
         "auth_method": format!("{:?}", config.auth_method),
@@ -253,6 +254,12 @@ fn key_name(config: &Config) -> String {
         "resources": config.resources,
         "params": params,
     });
+    // A DPoP-bound token is of use only with its key: replicas with another key (or none)
+    // never see it. Without DPoP the name is what it always was.
+    #[cfg(feature = "dpop")]
+    if let Some(dpop) = &config.dpop {
+        identity["dpop_jkt"] = dpop.key.thumbprint().into();
+    }
     let digest = Sha256::digest(identity.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -273,5 +280,20 @@ mod tests {
         assert_ne!(a, key_name(&config(|b| b.scope("read"))));
         assert_ne!(a, key_name(&config(|b| b.scope("read write").audience("x"))));
         assert!(!a.contains("hunter2") && a.len() == 64);
+    }
+
+    #[cfg(feature = "dpop")]
+    #[test]
+    fn the_key_names_the_dpop_key_so_only_its_holders_share_its_tokens() {
+        let pem = |_| {
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem()
+        };
+        let key = |pem: &str| crate::DpopKey::from_pem(pem, crate::DpopAlgorithm::Es256).unwrap();
+        let (one, two) = (pem(1), pem(2));
+        let bearer = key_name(&config(|b| b));
+        let bound = key_name(&config(|b| b.dpop(key(&one))));
+        assert_ne!(bearer, bound);
+        assert_eq!(bound, key_name(&config(|b| b.dpop(key(&one)))), "the same key, the same name");
+        assert_ne!(bound, key_name(&config(|b| b.dpop(key(&two)))));
     }
 }

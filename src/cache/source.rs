@@ -26,6 +26,7 @@ const END_OF_LIFE: Duration = Duration::from_secs(1);
 
 /// Tokens a fetch must not hand back, though a store may still hold them.
 #[derive(Default)]
+#[cfg_attr(not(feature = "store"), allow(dead_code))] // only a store can hand them back
 pub(crate) struct Avoid {
     /// The token the cache holds: a refresh wants a newer one.
     pub(crate) current: Option<HeaderValue>,

@@ -8,7 +8,7 @@
 //! 2. with a configuration from [discovery](crate::ServerMetadata), the first method of
 //!    `AuthMethod::PREFERENCE` that the server lists and the credentials allow;
 //! 3. otherwise the one the credentials imply: a client secret means `client_secret_basic`
-//!    (the method every server supports), a [`ClientKey`](crate::ClientKey) means
+//!    (the method every server supports), a `ClientKey` or a client assertion file means
 //!    `private_key_jwt`, a [`ClientCertificate`](crate::ClientCertificate) alone means
 //!    `tls_client_auth`. A secret and a key together are ambiguous, and refused.
 //!
@@ -39,10 +39,11 @@ pub enum AuthMethod {
     /// Feature `jwt`.
     #[cfg(feature = "jwt")]
     ClientSecretJwt,
-    /// A JWT signed with the client's private key, a [`ClientKey`](crate::ClientKey), in the
-    /// form body (`private_key_jwt`, RFC 7523 §2.2, OpenID Connect Core §9): the server holds
-    /// only the public key. Feature `jwt`.
-    #[cfg(feature = "jwt")]
+    /// A JWT in the form body (`private_key_jwt`, RFC 7523 §2.2, OpenID Connect Core §9):
+    /// signed by this crate with the client's private key, a `ClientKey` (feature `jwt`), or
+    /// signed elsewhere and read from a
+    /// [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) or source
+    /// (workload identity federation). The server holds only the public key.
     PrivateKeyJwt,
     /// Mutual TLS with a certificate from a certificate authority the server trusts, bound to
     /// the client by its subject (`tls_client_auth`, RFC 8705 §2.1). The form carries
@@ -59,7 +60,6 @@ impl AuthMethod {
     /// (which every server supports) first. `client_secret_jwt` comes last because servers
     /// commonly require a longer secret for it than for the others.
     pub(crate) const PREFERENCE: &'static [AuthMethod] = &[
-        #[cfg(feature = "jwt")]
         AuthMethod::PrivateKeyJwt,
         AuthMethod::TlsClientAuth,
         AuthMethod::SelfSignedTlsClientAuth,
@@ -83,7 +83,6 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             #[cfg(feature = "jwt")]
             AuthMethod::ClientSecretJwt => "client_secret_jwt",
-            #[cfg(feature = "jwt")]
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::TlsClientAuth => "tls_client_auth",
             AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
@@ -96,8 +95,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => Credential::Secret,
             #[cfg(feature = "jwt")]
             AuthMethod::ClientSecretJwt => Credential::Secret,
-            #[cfg(feature = "jwt")]
-            AuthMethod::PrivateKeyJwt => Credential::Key,
+            AuthMethod::PrivateKeyJwt => Credential::Assertion,
             AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
                 Credential::Certificate
             }
@@ -121,9 +119,8 @@ impl fmt::Display for AuthMethod {
 pub(crate) enum Credential {
     /// The client secret, sent (Basic, form) or used to sign (`client_secret_jwt`).
     Secret,
-    /// A private key that signs client assertions.
-    #[cfg(feature = "jwt")]
-    Key,
+    /// Client assertions: a private key that signs them, or a source of them.
+    Assertion,
     /// A TLS client certificate.
     Certificate,
 }
@@ -133,8 +130,8 @@ pub(crate) enum Credential {
 pub(crate) struct Credentials {
     /// A non-empty client secret.
     pub(crate) secret: bool,
-    /// A [`ClientKey`](crate::ClientKey).
-    pub(crate) key: bool,
+    /// A `ClientKey`, or a source of client assertions.
+    pub(crate) assertion: bool,
     /// A [`ClientCertificate`](crate::ClientCertificate).
     pub(crate) certificate: bool,
     /// An `http_client` of the user's, which may present a certificate we cannot see.
@@ -145,8 +142,7 @@ impl Credentials {
     fn allow(self, method: AuthMethod) -> bool {
         match method.credential() {
             Credential::Secret => self.secret,
-            #[cfg(feature = "jwt")]
-            Credential::Key => self.key,
+            Credential::Assertion => self.assertion,
             Credential::Certificate => self.certificate,
         }
     }
@@ -154,7 +150,7 @@ impl Credentials {
     fn describe(self) -> String {
         let given: Vec<&str> = [
             (self.secret, "a client secret"),
-            (self.key, "a client key"),
+            (self.assertion, "a client key or assertion"),
             (self.certificate, "a client certificate"),
         ]
         .into_iter()
@@ -197,20 +193,19 @@ pub(crate) fn choose(
                 )
             });
     }
-    match (credentials.secret, credentials.key, credentials.certificate) {
+    match (credentials.secret, credentials.assertion, credentials.certificate) {
         (true, false, _) => Ok(AuthMethod::ClientSecretBasic),
-        #[cfg(feature = "jwt")]
         (false, true, _) => Ok(AuthMethod::PrivateKeyJwt),
         (false, false, true) => Ok(AuthMethod::TlsClientAuth),
         (true, true, _) => Err(ConfigError::new(
             "auth_method",
-            "both a client secret and a client key are given; choose how to authenticate with \
-             `auth_method`",
+            "both a client secret and a client key or assertion are given; choose how to \
+             authenticate with `auth_method`",
         )),
         _ => Err(ConfigError::new(
             "client_secret",
-            "must not be empty (a client without a secret needs a `client_key` or a \
-             `client_certificate`)",
+            "must not be empty (a client without a secret needs a `client_key`, a \
+             `client_assertion_file` or a `client_certificate`)",
         )),
     }
 }
@@ -247,10 +242,12 @@ fn check_fits(method: AuthMethod, credentials: Credentials) -> Result<(), Config
             "client_secret",
             format!("must not be empty: `{method}` authenticates with the client secret"),
         )),
-        #[cfg(feature = "jwt")]
-        Credential::Key if !credentials.key => Err(ConfigError::new(
+        Credential::Assertion if !credentials.assertion => Err(ConfigError::new(
             "client_key",
-            format!("is required by `{method}`: give one with `client_key`"),
+            format!(
+                "is required by `{method}`: give one with `client_key` (feature `jwt`), or \
+                 the assertions with `client_assertion_file`"
+            ),
         )),
         Credential::Certificate if !credentials.certificate && !credentials.own_http_client => {
             Err(ConfigError::new(
@@ -270,9 +267,9 @@ mod tests {
     use super::*;
 
     const SECRET: Credentials =
-        Credentials { secret: true, key: false, certificate: false, own_http_client: false };
+        Credentials { secret: true, assertion: false, certificate: false, own_http_client: false };
     const CERTIFICATE: Credentials =
-        Credentials { secret: false, key: false, certificate: true, own_http_client: false };
+        Credentials { secret: false, assertion: false, certificate: true, own_http_client: false };
 
     fn listed(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| (*n).to_owned()).collect()

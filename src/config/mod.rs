@@ -7,6 +7,8 @@
 use std::env::VarError;
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -14,23 +16,30 @@ use url::{Host, Url};
 
 mod auth_method;
 mod discovery;
+#[cfg(feature = "dpop")]
+pub(crate) mod dpop;
 #[cfg(feature = "jwt")]
 mod key;
 pub(crate) mod origin;
+mod reload;
 mod settings;
 mod tls;
 
 pub use auth_method::AuthMethod;
 pub use discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
+#[cfg(feature = "dpop")]
+pub use dpop::{DpopAlgorithm, DpopKey};
 #[cfg(feature = "jwt")]
 pub use key::{ClientKey, SigningAlgorithm};
 pub use settings::Settings;
 pub use tls::ClientCertificate;
 
+use crate::credential::{AssertionFile, CredentialSource, SecretFile};
 use crate::error::ConfigError;
 use auth_method::Credentials;
 use discovery::Discovered;
 use origin::Origin;
+pub(crate) use reload::CredentialFiles;
 
 /// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
 /// "long-lived", near enough that instant arithmetic cannot overflow.
@@ -100,6 +109,15 @@ pub struct Config {
     pub(crate) store_encryption_key: Option<secrecy::SecretSlice<u8>>,
     #[cfg(feature = "metrics")]
     pub(crate) metrics_label: Option<String>,
+    /// Where the client secret comes from when it rotates; read per token request instead of
+    /// `client_secret`.
+    pub(crate) client_secret_source: Option<Arc<dyn CredentialSource>>,
+    /// Where client assertions come from when this crate does not sign them.
+    pub(crate) client_assertion_source: Option<Arc<dyn CredentialSource>>,
+    /// The key and certificate files to read again when they change.
+    pub(crate) credential_files: Option<Arc<CredentialFiles>>,
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop: Option<dpop::Dpop>,
 }
 
 impl Config {
@@ -176,6 +194,30 @@ impl Config {
     /// not UTF-8, a value that does not parse, or any error of [`ConfigBuilder::build`].
     pub fn from_env(prefix: &str) -> Result<Config, ConfigError> {
         from_variables(prefix, |name| std::env::var(name))
+    }
+
+    /// Starts a configuration for Microsoft Entra workload identity (AKS, or any platform that
+    /// sets the same variables): the client id from `AZURE_CLIENT_ID`, the token endpoint of
+    /// tenant `AZURE_TENANT_ID` at `AZURE_AUTHORITY_HOST` (default
+    /// `https://login.microsoftonline.com/`), and the federated token in
+    /// `AZURE_FEDERATED_TOKEN_FILE` as the client assertion, read for every token request
+    /// (the kubelet rotates it). Add the scope: `https://<resource>/.default`.
+    ///
+    /// ```no_run
+    /// use tower_client_credentials::{ClientCredentialsLayer, Config};
+    ///
+    /// let config = Config::azure_workload_identity()?
+    ///     .scope("https://graph.microsoft.com/.default")
+    ///     .build()?;
+    /// let layer = ClientCredentialsLayer::new(config);
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] whose field is the variable that is missing, empty or not UTF-8.
+    pub fn azure_workload_identity() -> Result<ConfigBuilder, ConfigError> {
+        azure_workload_identity(|name| std::env::var(name))
     }
 
     /// Reads the metadata of the authorization server `issuer` (an `https` URL such as
@@ -255,6 +297,8 @@ impl fmt::Debug for Config {
         debug.field("store", &self.store);
         #[cfg(feature = "jwt")]
         debug.field("client_key", &self.client_key);
+        #[cfg(feature = "dpop")]
+        debug.field("dpop", &self.dpop);
         debug.finish_non_exhaustive()
     }
 }
@@ -277,6 +321,10 @@ pub struct ConfigBuilder {
     client_key: Option<crate::ClientKey>,
     #[cfg(feature = "store")]
     store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
+    client_secret_source: Option<Arc<dyn CredentialSource>>,
+    client_assertion_source: Option<Arc<dyn CredentialSource>>,
+    #[cfg(feature = "dpop")]
+    dpop_key: Option<DpopKey>,
 }
 
 impl ConfigBuilder {
@@ -415,6 +463,22 @@ impl ConfigBuilder {
         self
     }
 
+    /// Signs client assertions with the private key in this PEM file (as
+    /// [`ClientKey::from_pem`](crate::ClientKey::from_pem) reads it), read at `build()` and
+    /// again before a token request whenever the file has changed: a rotated key is used
+    /// without a restart. The settings `client_key_file` and `client_key_algorithm`.
+    /// Default: none.
+    #[cfg(feature = "jwt")]
+    pub fn client_key_file(
+        mut self,
+        path: impl Into<PathBuf>,
+        algorithm: crate::SigningAlgorithm,
+    ) -> Self {
+        self.settings.client_key_file = Some(path.into());
+        self.settings.client_key_algorithm = Some(algorithm);
+        self
+    }
+
     /// The audience (`aud`) of client assertions. Default: the token endpoint URL, as Okta,
     /// Keycloak and Microsoft Entra ID expect; a server that wants its issuer instead gets
     /// [`ServerMetadata::issuer`](crate::ServerMetadata::issuer).
@@ -444,6 +508,83 @@ impl ConfigBuilder {
     /// replaces those.
     pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
         self.client_certificate = Some(certificate);
+        self
+    }
+
+    /// Presents the TLS client certificate in these PEM files (the chain, and its private key),
+    /// read at `build()` and again before a token request whenever either file has changed:
+    /// a certificate that cert-manager renews in place is used without a restart (the crate's
+    /// HTTP client is built again). With an [`http_client`](Self::http_client) of yours, which
+    /// holds its certificate itself, build a new client and layer when yours is renewed. The
+    /// settings `client_certificate_file` and `client_certificate_key_file`. Default: none.
+    pub fn client_certificate_files(
+        mut self,
+        chain: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.settings.client_certificate_file = Some(chain.into());
+        self.settings.client_certificate_key_file = Some(key.into());
+        self
+    }
+
+    /// Reads the client secret from this file (a Kubernetes secret mounted as a volume): at
+    /// `build()`, which fails if it cannot, again at least once a minute, and at once when the
+    /// token endpoint rejects the client, so that a rotated secret is picked up without a
+    /// restart. The content is trimmed. Start with [`Config::builder_without_secret`].
+    /// Default: none.
+    ///
+    /// With a [store](crate::store), give a
+    /// [`store_encryption_key`](Self::store_encryption_key) too: replicas on the old and the
+    /// new secret must share tokens.
+    ///
+    /// ```no_run
+    /// use tower_client_credentials::Config;
+    ///
+    /// let config = Config::builder_without_secret("https://idp.example.com/token", "orders")
+    ///     .client_secret_file("/var/run/secrets/orders/client-secret")
+    ///     .build()?; // reads the file now
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn client_secret_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.settings.client_secret_file = Some(path.into());
+        self
+    }
+
+    /// Gets the client secret from `source` for each token request: a Vault agent, a sidecar.
+    /// See [`CredentialSource`]. Not a setting of files or the environment. Default: none.
+    pub fn client_secret_source(mut self, source: impl CredentialSource) -> Self {
+        self.client_secret_source = Some(Arc::new(source));
+        self
+    }
+
+    /// Sends the content of this file (trimmed) as the client assertion
+    /// (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`), read
+    /// again for every token request: workload identity federation, where the platform writes
+    /// a short-lived token to a file and rotates it (Microsoft Entra's
+    /// `AZURE_FEDERATED_TOKEN_FILE`, a SPIFFE JWT-SVID). Implies
+    /// [`AuthMethod::PrivateKeyJwt`]; start with [`Config::builder_without_secret`]. See
+    /// [`AssertionFile`] for what is checked before sending. Default: none.
+    ///
+    /// ```
+    /// use tower_client_credentials::{AuthMethod, Config};
+    ///
+    /// let config = Config::builder_without_secret("https://idp.example.com/token", "orders")
+    ///     .client_assertion_file("/var/run/secrets/tokens/orders")
+    ///     .build()?; // the file is read at each token request, not now
+    /// assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn client_assertion_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.settings.client_assertion_file = Some(path.into());
+        self
+    }
+
+    /// Gets the client assertion from `source` for each token request (GitHub Actions' OIDC
+    /// token, say), as [`client_assertion_file`](Self::client_assertion_file) does from a
+    /// file. See [`CredentialSource`]. Not a setting of files or the environment. Default:
+    /// none.
+    pub fn client_assertion_source(mut self, source: impl CredentialSource) -> Self {
+        self.client_assertion_source = Some(Arc::new(source));
         self
     }
 
@@ -506,6 +647,33 @@ impl ConfigBuilder {
         self
     }
 
+    /// Binds tokens to this key with DPoP (RFC 9449): each token request and each API request
+    /// carries a proof signed with it (a `DPoP` header), the token is sent as
+    /// `Authorization: DPoP <token>`, and a stolen token is useless without the key. The
+    /// server must answer with `token_type` `DPoP`; see
+    /// [`dpop_allow_bearer`](Self::dpop_allow_bearer). Default: none, bearer tokens. In a file
+    /// or the environment: `dpop_key_file` and `dpop_key_algorithm`, or `dpop_key_algorithm`
+    /// alone for a key generated by `build` ([`DpopKey::generate`]); a key given here replaces
+    /// those. Feature `dpop`.
+    ///
+    /// With a [`store`](Self::store), give every replica the same key: `build` refuses a
+    /// generated one, since other replicas could not use a token bound to it.
+    #[cfg(feature = "dpop")]
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop_key = Some(key);
+        self
+    }
+
+    /// With DPoP, accepts a `Bearer` token from a server that ignored the proof (it does not
+    /// support DPoP), and sends it as a bearer token, without proofs. Default: such an answer
+    /// is an `UnsupportedTokenType` error, since the token is then not bound to the key.
+    /// Feature `dpop`.
+    #[cfg(feature = "dpop")]
+    pub fn dpop_allow_bearer(mut self) -> Self {
+        self.settings.dpop_allow_bearer = true;
+        self
+    }
+
     /// Allows an `http://` token URL on a host that is not loopback.
     ///
     /// The client secret and the token then cross the network in clear text, readable by
@@ -532,7 +700,9 @@ impl ConfigBuilder {
     /// `store` without `store_encryption_key` for a client without a secret. From
     /// [`Settings`]: a key or certificate file that cannot be read or holds no key or
     /// certificate, half of a certificate's pair of files, and `token_lifetime` given with
-    /// `default_lifetime` or `max_lifetime`.
+    /// `default_lifetime` or `max_lifetime`. With DPoP (feature `dpop`): a `dpop_key_file`
+    /// that holds no key of `dpop_key_algorithm`, `dpop_allow_bearer` without DPoP, and a
+    /// generated key with a `store` (naming `dpop` and `store`).
     pub fn build(self) -> Result<Config, ConfigError> {
         let Self {
             settings,
@@ -544,8 +714,26 @@ impl ConfigBuilder {
             client_key,
             #[cfg(feature = "store")]
             store,
+            client_secret_source,
+            client_assertion_source,
+            #[cfg(feature = "dpop")]
+            dpop_key,
         } = self;
-        // Keys and certificates named by file are read now; one given as an object wins.
+        let client_secret_source = secret_source(client_secret_source, &settings)?;
+        let client_assertion_source =
+            match (client_assertion_source, &settings.client_assertion_file) {
+                (Some(_), Some(_)) => return Err(twice("client_assertion_file")),
+                (Some(source), None) => Some(source),
+                (None, Some(path)) => Some(Arc::new(AssertionFile::new(path)) as Arc<_>),
+                (None, None) => None,
+            };
+        // Keys and certificates named by file are read now, and again when they change; one
+        // given as an object wins.
+        let certificate_from_files = client_certificate.is_none() && http_client.is_none();
+        #[cfg(feature = "jwt")]
+        let key_from_file = client_key.is_none();
+        #[cfg(not(feature = "jwt"))]
+        let key_from_file = false;
         let client_certificate = match client_certificate {
             Some(certificate) => Some(certificate),
             None => settings.read_client_certificate()?,
@@ -575,12 +763,22 @@ impl ConfigBuilder {
         let assertion_lifetime = settings.assertion_lifetime.unwrap_or(DEFAULT_ASSERTION_LIFETIME);
 
         let mut token_url = check_token_url(&settings.token_url, allow_plain_http)?;
+        #[cfg(feature = "jwt")]
+        let has_key = client_key.is_some();
+        #[cfg(not(feature = "jwt"))]
+        let has_key = false;
+        if has_key && client_assertion_source.is_some() {
+            return Err(ConfigError::new(
+                "client_assertion_file",
+                "comes with a `client_key`: give the key that signs assertions, or the \
+                 assertions, not both",
+            ));
+        }
+        let fixed_secret =
+            !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty();
         let credentials = Credentials {
-            secret: !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty(),
-            #[cfg(feature = "jwt")]
-            key: client_key.is_some(),
-            #[cfg(not(feature = "jwt"))]
-            key: false,
+            secret: fixed_secret || client_secret_source.is_some(),
+            assertion: has_key || client_assertion_source.is_some(),
             certificate: client_certificate.is_some(),
             own_http_client: http_client.is_some(),
         };
@@ -611,14 +809,25 @@ impl ConfigBuilder {
             }
         }
         #[cfg(feature = "store")]
-        if store.is_some() && settings.store_encryption_key.is_none() && !credentials.secret {
-            return Err(ConfigError::new(
-                "store_encryption_key",
-                format!(
-                    "is required to use a store with `{auth_method}`: there is no client \
-                     secret to derive the store's key from"
-                ),
-            ));
+        if store.is_some() && settings.store_encryption_key.is_none() {
+            // Replicas must agree on the store's key; a secret that rotates, or none, gives
+            // them nothing stable to derive it from.
+            let why = if client_secret_source.is_some() {
+                Some(
+                    "the client secret rotates, and replicas on the old and the new one must \
+                      share tokens",
+                )
+            } else if !fixed_secret {
+                Some("there is no client secret to derive the store's key from")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::new(
+                    "store_encryption_key",
+                    format!("is required to use a store with `{auth_method}`: {why}"),
+                ));
+            }
         }
         #[cfg(feature = "metrics")]
         if settings.metrics_label.as_deref().is_some_and(|label| label.trim().is_empty()) {
@@ -649,6 +858,21 @@ impl ConfigBuilder {
         }
         let allowed_origins =
             settings.allowed_origin.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
+        let credential_files = CredentialFiles::new(
+            &settings,
+            certificate_from_files,
+            key_from_file,
+            &tls_root_certificates,
+        )
+        .map(Arc::new);
+        #[cfg(feature = "dpop")]
+        let dpop = {
+            #[cfg(feature = "store")]
+            let shared = store.is_some();
+            #[cfg(not(feature = "store"))]
+            let shared = false;
+            dpop::settle(dpop_key, &settings, shared)?
+        };
         let http_client = match http_client {
             Some(client) => {
                 tls::check_own_client(client_certificate.as_ref(), &tls_root_certificates)?;
@@ -686,6 +910,11 @@ impl ConfigBuilder {
             store_encryption_key: settings.store_encryption_key,
             #[cfg(feature = "metrics")]
             metrics_label: settings.metrics_label,
+            client_secret_source,
+            client_assertion_source,
+            credential_files,
+            #[cfg(feature = "dpop")]
+            dpop,
         })
     }
 }
@@ -801,6 +1030,58 @@ fn check_param_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// [`Config::azure_workload_identity`] with the variables looked up by `lookup`.
+fn azure_workload_identity(
+    lookup: impl Fn(&str) -> Result<String, VarError>,
+) -> Result<ConfigBuilder, ConfigError> {
+    let variable = |name: &'static str| match lookup(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(Some(value.trim().to_owned())),
+        Ok(_) | Err(VarError::NotPresent) => Ok(None),
+        Err(VarError::NotUnicode(_)) => Err(ConfigError::new(name, "is not UTF-8")),
+    };
+    let required = |name: &'static str| {
+        variable(name)?.ok_or_else(|| {
+            ConfigError::new(name, "is not set: Microsoft Entra workload identity needs it")
+        })
+    };
+    let client_id = required("AZURE_CLIENT_ID")?;
+    let tenant = required("AZURE_TENANT_ID")?;
+    let token_file = required("AZURE_FEDERATED_TOKEN_FILE")?;
+    let authority = variable("AZURE_AUTHORITY_HOST")?
+        .unwrap_or_else(|| "https://login.microsoftonline.com/".to_owned());
+    let token_url = format!("{}/{tenant}/oauth2/v2.0/token", authority.trim_end_matches('/'));
+    Ok(Config::builder_without_secret(token_url, client_id).client_assertion_file(token_file))
+}
+
+/// The client secret's source, if it rotates: one of the user's, or `client_secret_file`, which
+/// is read now so that a missing file fails here.
+fn secret_source(
+    given: Option<Arc<dyn CredentialSource>>,
+    settings: &Settings,
+) -> Result<Option<Arc<dyn CredentialSource>>, ConfigError> {
+    let source = match (given, &settings.client_secret_file) {
+        (Some(_), Some(_)) => return Err(twice("client_secret_file")),
+        (Some(source), None) => source,
+        (None, Some(path)) => {
+            let file = SecretFile::new(path);
+            file.read().map_err(|e| ConfigError::new("client_secret_file", e.to_string()))?;
+            Arc::new(file)
+        }
+        (None, None) => return Ok(None),
+    };
+    if !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty() {
+        return Err(ConfigError::new(
+            "client_secret_file",
+            "comes with a client secret: start with `Config::builder_without_secret`",
+        ));
+    }
+    Ok(Some(source))
+}
+
+fn twice(field: &'static str) -> ConfigError {
+    ConfigError::new(field, "is given both as a file and as a source; give one")
+}
+
 /// The floor of `invalidation_interval`.
 const MIN_INVALIDATION_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -825,6 +1106,7 @@ pub(crate) fn default_http_client(
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
     use secrecy::ExposeSecret;
 
     use super::*;
@@ -1111,6 +1393,39 @@ mod tests {
     /// the `Config`. The cases must be the fields of `Settings`: a setting added without a case
     /// here fails this test.
     #[test]
+    fn azure_workload_identity_reads_the_variables_aks_sets() {
+        let variables = |unset: &str| {
+            let unset = unset.to_owned();
+            move |name: &str| match name {
+                _ if name == unset => Err(VarError::NotPresent),
+                "AZURE_CLIENT_ID" => Ok("1b2c".to_owned()),
+                "AZURE_TENANT_ID" => Ok("contoso".to_owned()),
+                "AZURE_FEDERATED_TOKEN_FILE" => Ok("/var/run/secrets/azure/token".to_owned()),
+                _ => Err(VarError::NotPresent),
+            }
+        };
+        let config = azure_workload_identity(variables("")).unwrap().scope("api://x/.default");
+        let config = config.build().unwrap();
+        assert_eq!(
+            config.token_url.as_str(),
+            "https://login.microsoftonline.com/contoso/oauth2/v2.0/token"
+        );
+        assert_eq!(config.client_id, "1b2c");
+        assert_eq!(config.auth_method, AuthMethod::PrivateKeyJwt);
+        assert!(config.client_assertion_source.is_some());
+        for missing in ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"] {
+            let error = azure_workload_identity(variables(missing)).unwrap_err();
+            assert_eq!(error.field(), missing);
+        }
+        let sovereign = |name: &str| match name {
+            "AZURE_AUTHORITY_HOST" => Ok("https://login.microsoftonline.us".to_owned()),
+            name => variables("")(name),
+        };
+        let config = azure_workload_identity(sovereign).unwrap().build().unwrap();
+        assert!(config.token_url.as_str().starts_with("https://login.microsoftonline.us/contoso/"));
+    }
+
+    #[test]
     fn every_setting_is_read_from_a_file_and_from_the_environment() {
         let files = TempFiles::new("every-setting");
         let (chain, key) = certificate_files(&files);
@@ -1120,8 +1435,15 @@ mod tests {
             let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
             files.write("signing.key", &key.serialize_pem())
         };
+        #[cfg(feature = "dpop")]
+        let dpop_key = {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            files.write("dpop.key", &key.serialize_pem())
+        };
         let no_secret = || ("client_secret", String::new());
         let text = |text: &str| text.to_owned();
+        let secret_file = files.write("client-secret", "file-secret\n");
+        let assertion_file = files.write("assertion.jwt", "a.b.c");
 
         let cases: Vec<Case> = vec![
             ("token_url", text("https://other.example/t"), vec![], |c| {
@@ -1130,6 +1452,20 @@ mod tests {
             ("client_id", text("orders"), vec![], |c| c.is_ok_and(|c| c.client_id == "orders")),
             ("client_secret", text("other-secret"), vec![], |c| {
                 c.is_ok_and(|c| c.client_secret.expose_secret() == "other-secret")
+            }),
+            ("client_secret_file", secret_file, vec![no_secret()], |c| {
+                let secret = |c: &Config| {
+                    let source = c.client_secret_source.as_ref()?;
+                    let secret = source.credential(false).now_or_never()?.ok()?;
+                    Some(secret.expose_secret().to_owned())
+                };
+                c.is_ok_and(|c| secret(c).as_deref() == Some("file-secret"))
+            }),
+            ("client_assertion_file", assertion_file, vec![no_secret()], |c| {
+                c.is_ok_and(|c| {
+                    c.auth_method == AuthMethod::PrivateKeyJwt
+                        && c.client_assertion_source.is_some()
+                })
             }),
             ("scope", text("read write"), vec![], |c| {
                 c.is_ok_and(|c| c.scopes == ["read", "write"])
@@ -1251,6 +1587,28 @@ mod tests {
             #[cfg(feature = "metrics")]
             ("metrics_label", text("orders-read"), vec![], |c| {
                 c.is_ok_and(|c| c.metrics_label.as_deref() == Some("orders-read"))
+            }),
+            #[cfg(feature = "dpop")]
+            ("dpop_key_file", dpop_key.clone(), vec![], |c| {
+                let key = |c: &Config| c.dpop.as_ref().map(|d| d.key.clone());
+                c.is_ok_and(|c| {
+                    key(c).is_some_and(|k| {
+                        k.algorithm() == crate::DpopAlgorithm::Es256 && !k.is_generated()
+                    })
+                })
+            }),
+            #[cfg(feature = "dpop")]
+            ("dpop_key_algorithm", text("eddsa"), vec![], |c| {
+                let key = |c: &Config| c.dpop.as_ref().map(|d| d.key.clone());
+                c.is_ok_and(|c| {
+                    key(c).is_some_and(|k| {
+                        k.algorithm() == crate::DpopAlgorithm::EdDsa && k.is_generated()
+                    })
+                })
+            }),
+            #[cfg(feature = "dpop")]
+            ("dpop_allow_bearer", text("true"), vec![("dpop_key_algorithm", text("ES256"))], |c| {
+                c.is_ok_and(|c| c.dpop.as_ref().is_some_and(|d| d.allow_bearer))
             }),
         ];
 

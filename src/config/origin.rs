@@ -33,6 +33,19 @@ impl Origin {
         Ok(Self { scheme: url.scheme().to_owned(), host: host.to_owned(), port })
     }
 
+    /// The origin of `uri`, if it has a scheme (http or https) and a host.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn of(uri: &Uri) -> Option<Self> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let host = uri.host()?.to_ascii_lowercase();
+        Some(Self { scheme, host, port: uri.port_u16().unwrap_or(default_port) })
+    }
+
     /// Whether `uri` is at this origin.
     pub(crate) fn matches(&self, uri: &Uri) -> bool {
         let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else { return false };

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::cache::{Outcome, SentToken, TokenCache};
-use crate::middleware::retry;
+use crate::middleware::{retry, Dpop, Proved};
 use crate::BoxError;
 
 type TokenFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -44,12 +44,16 @@ pin_project! {
             request: Option<Request<B>>,
             // Readied by `poll_ready` before `call` swapped it out.
             inner: S,
+            // Proofs to add once the token is there, with DPoP.
+            dpop: Dpop,
         },
         Calling {
             #[pin]
             future: S::Future,
             // The token the request carries; `None` if it went without ours.
             sent: Option<SentToken>,
+            // Where the request's proof was for, with DPoP, for the nonce its answer may give.
+            proved: Proved,
         },
     }
 }
@@ -59,13 +63,53 @@ where
     S: Service<Request<B>>,
 {
     pub(crate) fn calling(future: S::Future, sent: Option<SentToken>) -> Self {
-        Self { state: State::Calling { future, sent } }
+        Self { state: State::Calling { future, sent, proved: Proved::default() } }
     }
 
     pub(crate) fn waiting(cache: &Arc<TokenCache>, request: Request<B>, inner: S) -> Self {
-        let token = Box::pin(Arc::clone(cache).get());
+        Self::waiting_for(Box::pin(Arc::clone(cache).get()), cache, request, inner, Dpop::default())
+    }
+
+    fn waiting_for(
+        token: TokenFuture,
+        cache: &Arc<TokenCache>,
+        request: Request<B>,
+        inner: S,
+        dpop: Dpop,
+    ) -> Self {
         let cache = Arc::clone(cache);
-        Self { state: State::WaitingForToken { token, cache, request: Some(request), inner } }
+        let request = Some(request);
+        Self { state: State::WaitingForToken { token, cache, request, inner, dpop } }
+    }
+
+    /// A request that carries our token and its proof `proved`.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn proved(future: S::Future, sent: SentToken, proved: Proved) -> Self {
+        Self { state: State::Calling { future, sent: Some(sent), proved } }
+    }
+
+    /// Waits for a token, then adds it and its proof.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn waiting_with_proofs(
+        cache: &Arc<TokenCache>,
+        request: Request<B>,
+        inner: S,
+        proofs: Arc<crate::middleware::dpop::ApiProofs>,
+    ) -> Self {
+        let token = Box::pin(Arc::clone(cache).get());
+        Self::waiting_for(token, cache, request, inner, Dpop(Some(proofs)))
+    }
+
+    /// Answers with `error` (no proof could be made), sending nothing.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn failed(
+        error: crate::error::TokenError,
+        cache: &Arc<TokenCache>,
+        request: Request<B>,
+        inner: S,
+    ) -> Self {
+        let token = Box::pin(std::future::ready(Err(error)));
+        Self::waiting_for(token, cache, request, inner, Dpop::default())
     }
 }
 
@@ -80,20 +124,38 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::WaitingForToken { token, cache, request, inner } => {
+                StateProj::WaitingForToken { token, cache, request, inner, dpop } => {
                     let token = ready!(token.as_mut().poll(cx))?;
                     let Some(mut request) = request.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
                     let (header, sent) = cache.outgoing(&token);
+                    #[cfg(feature = "dpop")]
+                    let proved = match &dpop.0 {
+                        Some(proofs) => proofs.prove(&mut request, &header)?,
+                        None => None,
+                    };
+                    #[cfg(not(feature = "dpop"))]
+                    let (proved, Dpop()) = ((), std::mem::take(dpop));
                     request.headers_mut().insert(AUTHORIZATION, header);
                     let future = inner.call(request);
-                    this.state.set(State::Calling { future, sent: Some(sent) });
+                    this.state.set(State::Calling { future, sent: Some(sent), proved });
                 }
-                StateProj::Calling { future, sent } => {
+                StateProj::Calling { future, sent, proved } => {
                     let mut response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    // A nonce the resource server asked for is no verdict on the token.
+                    #[cfg(feature = "dpop")]
+                    let nonce_demanded =
+                        proved.take().is_some_and(|proved| proved.nonce_demanded(&response));
+                    #[cfg(not(feature = "dpop"))]
+                    let () = *proved;
                     if response.status() == StatusCode::UNAUTHORIZED {
                         if let Some(sent) = sent.take() {
+                            #[cfg(feature = "dpop")]
+                            if nonce_demanded {
+                                retry::nonce_demanded(&mut response);
+                                return Poll::Ready(Ok(response));
+                            }
                             retry::rejected(&mut response, sent);
                         }
                     }

@@ -10,6 +10,7 @@ use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::error::TokenError;
 use crate::middleware::service::ClientCredentials;
+use crate::middleware::Dpop;
 use crate::token::AccessToken;
 
 /// Adds an OAuth 2.0 client credentials bearer token to every request of the service it wraps.
@@ -40,12 +41,13 @@ use crate::token::AccessToken;
 #[derive(Clone)]
 pub struct ClientCredentialsLayer {
     cache: Arc<TokenCache>,
+    dpop: Dpop,
 }
 
 impl ClientCredentialsLayer {
     /// Creates the layer and its (empty) token cache.
     pub fn new(config: Config) -> Self {
-        Self { cache: TokenCache::new(&config) }
+        Self { cache: TokenCache::new(&config), dpop: Dpop::new(&config) }
     }
 
     /// A usable token, for code outside a Tower stack: the cached one, or a new one if it has
@@ -87,7 +89,7 @@ impl<S> Layer<S> for ClientCredentialsLayer {
     type Service = ClientCredentials<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientCredentials::from_cache(inner, Arc::clone(&self.cache))
+        ClientCredentials::from_cache(inner, Arc::clone(&self.cache), self.dpop.clone())
     }
 }
 

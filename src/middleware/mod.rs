@@ -4,6 +4,8 @@
 //! `.client_credentials(config)` to `ServiceBuilder`.
 
 mod builder_ext;
+#[cfg(feature = "dpop")]
+mod dpop;
 mod future;
 mod layer;
 #[cfg(feature = "reqwest-middleware")]
@@ -18,3 +20,24 @@ pub use future::ResponseFuture;
 pub use layer::ClientCredentialsLayer;
 pub use retry::RetryUnauthorized;
 pub use service::ClientCredentials;
+
+/// The DPoP proofs of a layer (feature `dpop`), shared by its services: `None` without DPoP
+/// configured, and nothing at all without the feature.
+#[derive(Clone, Default)]
+pub(crate) struct Dpop(#[cfg(feature = "dpop")] Option<std::sync::Arc<dpop::ApiProofs>>);
+
+impl Dpop {
+    #[cfg_attr(not(feature = "dpop"), allow(unused_variables))]
+    pub(crate) fn new(config: &crate::config::Config) -> Self {
+        Self(
+            #[cfg(feature = "dpop")]
+            dpop::ApiProofs::new(config),
+        )
+    }
+}
+
+/// What a response future keeps of the proof its request carried (feature `dpop`).
+#[cfg(feature = "dpop")]
+pub(crate) type Proved = Option<Box<dpop::Proved>>;
+#[cfg(not(feature = "dpop"))]
+pub(crate) type Proved = ();

@@ -13,17 +13,25 @@ use tower::retry::Policy;
 
 use crate::cache::SentToken;
 
-/// Left in the extensions of a `401` response to our token: was the token dropped, so that a
-/// new attempt will carry a new one?
+/// Left in the extensions of a `401` response to our token: will a new attempt carry
+/// something new, a new token (the token was dropped) or, with DPoP, a proof with the nonce
+/// the server asked for?
 #[derive(Debug, Clone, Copy)]
 struct TokenRejected {
-    replaced: bool,
+    resend: bool,
 }
 
 /// Reports a `401` to the token `sent` with the request.
 pub(crate) fn rejected<B>(response: &mut Response<B>, sent: SentToken) {
-    let replaced = sent.rejected();
-    response.extensions_mut().insert(TokenRejected { replaced });
+    let resend = sent.rejected();
+    response.extensions_mut().insert(TokenRejected { resend });
+}
+
+/// Marks a `401` that asked for a DPoP nonce, now kept for the next proof: worth one resend,
+/// with the same token, which the `401` said nothing against.
+#[cfg(feature = "dpop")]
+pub(crate) fn nonce_demanded<B>(response: &mut Response<B>) {
+    response.extensions_mut().insert(TokenRejected { resend: true });
 }
 
 /// A [`tower::retry::Policy`] that resends a request once when the API rejected its token
@@ -36,7 +44,9 @@ pub(crate) fn rejected<B>(response: &mut Response<B>, sent: SentToken) {
 ///
 /// A request is resent at most once, and only when its `401` invalidated the token: if a
 /// token was invalidated within `invalidation_interval` already, the `401` is returned as it
-/// is rather than spending another token request.
+/// is rather than spending another token request. With DPoP (feature `dpop`), a `401` that
+/// asks for a nonce (`WWW-Authenticate: DPoP error="use_dpop_nonce"` with a `DPoP-Nonce`) is
+/// resent too, once, with the same token and a proof that carries the nonce.
 ///
 /// # Example
 ///
@@ -76,7 +86,7 @@ impl<B: Clone, ResB, E> Policy<Request<B>, Response<ResB>, E> for RetryUnauthori
         result: &mut Result<Response<ResB>, E>,
     ) -> Option<Self::Future> {
         let rejected = result.as_ref().ok()?.extensions().get::<TokenRejected>()?;
-        if self.retried || !rejected.replaced {
+        if self.retried || !rejected.resend {
             return None;
         }
         self.retried = true;

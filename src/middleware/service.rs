@@ -13,6 +13,7 @@ use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::middleware::future::ResponseFuture;
 use crate::middleware::layer::ClientCredentialsLayer;
+use crate::middleware::Dpop;
 use crate::BoxError;
 
 /// Wraps a service so that each request carries `Authorization: Bearer <token>`.
@@ -29,17 +30,18 @@ use crate::BoxError;
 pub struct ClientCredentials<S> {
     inner: S,
     cache: Arc<TokenCache>,
+    dpop: Dpop,
 }
 
 impl<S> ClientCredentials<S> {
     /// Wraps `inner` with a token cache of its own. To share one cache between services, make
     /// them from one [`ClientCredentialsLayer`] instead.
     pub fn new(inner: S, config: Config) -> Self {
-        Self::from_cache(inner, TokenCache::new(&config))
+        Self::from_cache(inner, TokenCache::new(&config), Dpop::new(&config))
     }
 
-    pub(crate) fn from_cache(inner: S, cache: Arc<TokenCache>) -> Self {
-        Self { inner, cache }
+    pub(crate) fn from_cache(inner: S, cache: Arc<TokenCache>, dpop: Dpop) -> Self {
+        Self { inner, cache, dpop }
     }
 
     /// A layer that wraps services with this middleware; the same as
@@ -84,6 +86,11 @@ where
         if !self.cache.allows(request.uri()) {
             return ResponseFuture::calling(self.inner.call(request), None);
         }
+        // With DPoP, each request also needs a proof of its own (`middleware/dpop.rs`).
+        #[cfg(feature = "dpop")]
+        if let Some(proofs) = &self.dpop.0 {
+            return crate::middleware::dpop::call(&mut self.inner, &self.cache, proofs, request);
+        }
         if let Some((header, sent)) = self.cache.header(Instant::now()) {
             // Append, and in the rare case that the caller brought their own, take ours off
             // again: one lookup of `Authorization` on the path every request takes, not two.
@@ -121,7 +128,7 @@ fn take_ours_off(headers: &mut HeaderMap) {
 
 impl<S: Clone> Clone for ClientCredentials<S> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), cache: Arc::clone(&self.cache) }
+        Self { inner: self.inner.clone(), cache: Arc::clone(&self.cache), dpop: self.dpop.clone() }
     }
 }
 

@@ -18,11 +18,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::config::{AuthMethod, Config};
+use crate::config::{AuthMethod, ClientKey, Config};
 use crate::error::{TokenError, TokenErrorKind};
-
-/// The `client_assertion_type` of a JWT (RFC 7523 §2.2).
-pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The claims of a client assertion (RFC 7523 §3).
 #[derive(Serialize)]
@@ -38,7 +35,8 @@ struct Claims<'a> {
 
 /// Makes the client assertions of one token endpoint.
 pub(crate) struct AssertionSigner {
-    key: EncodingKey,
+    /// The client key; `None` for `client_secret_jwt`, which signs with the current secret.
+    key: Option<EncodingKey>,
     header: Header,
     client_id: String,
     audience: String,
@@ -46,17 +44,15 @@ pub(crate) struct AssertionSigner {
 }
 
 impl AssertionSigner {
-    /// The signer for `config`'s method, or `None` for a method without assertions.
+    /// The signer for `config`'s method, or `None` for a method without assertions to sign
+    /// (`private_key_jwt` with assertions from a source).
     pub(crate) fn new(config: &Config) -> Option<Self> {
         let (key, header) = match config.auth_method {
             AuthMethod::PrivateKeyJwt => {
-                let key = config.client_key.as_ref().expect("`build` requires a client key");
-                (key.encoding_key().clone(), key.header())
+                let key = config.client_key.as_ref()?;
+                (Some(key.encoding_key().clone()), key.header())
             }
-            AuthMethod::ClientSecretJwt => (
-                EncodingKey::from_secret(config.client_secret.expose_secret().as_bytes()),
-                Header::new(Algorithm::HS256),
-            ),
+            AuthMethod::ClientSecretJwt => (None, Header::new(Algorithm::HS256)),
             _ => return None,
         };
         let audience = config.assertion_audience.as_deref().unwrap_or(config.token_url.as_str());
@@ -70,8 +66,19 @@ impl AssertionSigner {
         })
     }
 
-    /// A new assertion, made at `now`, with a `jti` never used before.
-    pub(crate) fn sign(&self, now: SystemTime) -> Result<SecretString, TokenError> {
+    /// Signs with `key` from now on: the client key file changed.
+    pub(crate) fn use_key(&mut self, key: &ClientKey) {
+        self.key = Some(key.encoding_key().clone());
+        self.header = key.header();
+    }
+
+    /// A new assertion, made at `now`, with a `jti` never used before; for
+    /// `client_secret_jwt`, signed with `secret`.
+    pub(crate) fn sign(
+        &self,
+        now: SystemTime,
+        secret: Option<&SecretString>,
+    ) -> Result<SecretString, TokenError> {
         let failed =
             |detail: String| TokenError::with_detail(TokenErrorKind::ClientAssertion, detail);
         let iat = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
@@ -84,7 +91,16 @@ impl AssertionSigner {
             nbf: iat,
             exp: iat.saturating_add(self.lifetime_secs),
         };
-        jsonwebtoken::encode(&self.header, &claims, &self.key)
+        let from_secret;
+        let key = match (&self.key, secret) {
+            (Some(key), _) => key,
+            (None, Some(secret)) => {
+                from_secret = EncodingKey::from_secret(secret.expose_secret().as_bytes());
+                &from_secret
+            }
+            (None, None) => return Err(failed("no secret to sign with".to_owned())),
+        };
+        jsonwebtoken::encode(&self.header, &claims, key)
             .map(SecretString::from)
             .map_err(|e| failed(e.to_string()))
     }
@@ -102,7 +118,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::{ClientKey, SigningAlgorithm};
+    use crate::config::SigningAlgorithm;
 
     fn rsa_pem() -> String {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
@@ -139,7 +155,7 @@ mod tests {
                 .unwrap()
                 .with_key_id("k1");
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let jwt = signer(key).sign(now).unwrap();
+        let jwt = signer(key).sign(now, None).unwrap();
         let claims = payload(jwt.expose_secret());
         assert_eq!(claims["iss"], "my-client");
         assert_eq!(claims["sub"], "my-client");
@@ -158,7 +174,7 @@ mod tests {
         let signer = signer(key);
         let now = SystemTime::now();
         let jtis: std::collections::HashSet<String> = (0..20)
-            .map(|_| payload(signer.sign(now).unwrap().expose_secret())["jti"].to_string())
+            .map(|_| payload(signer.sign(now, None).unwrap().expose_secret())["jti"].to_string())
             .collect();
         assert_eq!(jtis.len(), 20);
     }
@@ -195,7 +211,7 @@ mod tests {
                 .unwrap()
                 .with_certificate(certified.cert.pem())
                 .unwrap();
-        let jwt = signer(key).sign(SystemTime::now()).unwrap();
+        let jwt = signer(key).sign(SystemTime::now(), None).unwrap();
         let header = header(jwt.expose_secret());
         let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certified.cert.der());
         assert_eq!(header["x5t#S256"], URL_SAFE_NO_PAD.encode(sha256));
@@ -214,7 +230,8 @@ mod tests {
             .assertion_audience("https://idp.example")
             .build()
             .unwrap();
-        let jwt = AssertionSigner::new(&config).unwrap().sign(SystemTime::now()).unwrap();
+        let signer = AssertionSigner::new(&config).unwrap();
+        let jwt = signer.sign(SystemTime::now(), Some(&config.client_secret)).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
         validation.set_audience(&["https://idp.example"]);
         let key = jsonwebtoken::DecodingKey::from_secret(b"s3cret");

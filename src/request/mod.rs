@@ -1,10 +1,15 @@
 //! The token request (RFC 6749 §4.4.2): one form `POST` to the token endpoint.
 //!
-//! Everything that does not change between requests (the form body, the Basic credentials) is
-//! encoded once, when the layer is built. With `private_key_jwt` and `client_secret_jwt` the
-//! client assertion is the exception: each request signs a new one (a new `jti` and `iat`,
-//! retries included) and appends it to the encoded form.
+//! What never changes between requests (grant type, scopes, audience, resources, parameters)
+//! is encoded once, when the layer is built. The client's credential is added per request: a
+//! secret may come from a source that rotates it, and each client assertion is new (signed
+//! with a new `jti` and `iat`, retries included, or read anew from its source).
+//!
+//! When the endpoint rejects the client and the credential's source has something new (a
+//! secret or an assertion rotated since it was read), the request is sent again at once with
+//! it: once, so that a credential that is simply wrong still backs off.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -14,15 +19,17 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 #[cfg(feature = "jwt")]
-#[cfg(feature = "jwt")]
 mod assertion;
+#[cfg(feature = "dpop")]
+pub(crate) mod dpop;
 pub(crate) mod response;
 
 #[cfg(feature = "jwt")]
 use assertion::AssertionSigner;
 use response::TokenResponse;
 
-use crate::config::{AuthMethod, Config};
+use crate::config::{AuthMethod, Config, CredentialFiles};
+use crate::credential::CredentialSource;
 use crate::error::{TokenError, TokenErrorKind};
 
 /// The most of a response body that is read.
@@ -31,18 +38,32 @@ pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The longest `Retry-After` honoured; a longer one is taken to be this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 
+/// The `client_assertion_type` of a JWT (RFC 7523 §2.2).
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// A token endpoint and what to send it.
 pub(crate) struct TokenEndpoint {
-    client: reqwest::Client,
+    /// Replaced when the client certificate file changes.
+    client: Mutex<reqwest::Client>,
     url: Url,
-    /// The form body (without the client assertion); it holds the secret with
-    /// `client_secret_post`.
-    form: SecretString,
-    /// `Basic <credentials>` with `client_secret_basic`, marked sensitive.
-    authorization: Option<HeaderValue>,
-    /// Signs a client assertion for each request, with the JWT methods.
+    /// The form body without the client's credential.
+    form: String,
+    client_id: String,
+    method: AuthMethod,
+    form_encode_basic_credentials: bool,
+    /// The client secret given to the builder (empty if there is none).
+    secret: SecretString,
+    /// Where the method's credential comes from when it rotates: the client secret, or the
+    /// client assertion.
+    source: Option<Arc<dyn CredentialSource>>,
+    /// Signs a client assertion for each request, with the JWT methods and a key or secret.
     #[cfg(feature = "jwt")]
-    assertion: Option<AssertionSigner>,
+    signer: Mutex<Option<AssertionSigner>>,
+    /// The key and certificate files to read again when they change.
+    files: Option<Arc<CredentialFiles>>,
+    /// A DPoP proof for each request, and the endpoint's nonce.
+    #[cfg(feature = "dpop")]
+    dpop: Option<dpop::TokenProofs>,
     timeout: Duration,
 }
 
@@ -62,34 +83,25 @@ impl TokenEndpoint {
         for (name, value) in &config.params {
             form.append_pair(name, value);
         }
-        let authorization = match config.auth_method {
-            AuthMethod::ClientSecretBasic => Some(basic_credentials(config)),
-            AuthMethod::ClientSecretPost => {
-                form.append_pair("client_id", &config.client_id);
-                form.append_pair("client_secret", config.client_secret.expose_secret());
-                None
-            }
-            // RFC 7521 §4.2 makes `client_id` optional next to an assertion, and some servers
-            // (Microsoft Entra ID) require it. The assertion itself is added per request.
-            #[cfg(feature = "jwt")]
-            AuthMethod::ClientSecretJwt | AuthMethod::PrivateKeyJwt => {
-                form.append_pair("client_id", &config.client_id);
-                form.append_pair("client_assertion_type", assertion::ASSERTION_TYPE);
-                None
-            }
-            // RFC 8705 §2: the TLS handshake authenticates; the body names the client.
-            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
-                form.append_pair("client_id", &config.client_id);
-                None
-            }
+        let source = match config.auth_method {
+            AuthMethod::PrivateKeyJwt => config.client_assertion_source.clone(),
+            method if method.is_mutual_tls() => None,
+            _ => config.client_secret_source.clone(),
         };
         Self {
-            client: config.http_client.clone(),
+            client: Mutex::new(config.http_client.clone()),
             url: config.token_url.clone(),
-            form: form.finish().into(),
-            authorization,
+            form: form.finish(),
+            client_id: config.client_id.clone(),
+            method: config.auth_method,
+            form_encode_basic_credentials: config.form_encode_basic_credentials,
+            secret: config.client_secret.clone(),
+            source,
             #[cfg(feature = "jwt")]
-            assertion: AssertionSigner::new(config),
+            signer: Mutex::new(AssertionSigner::new(config)),
+            files: config.credential_files.clone(),
+            #[cfg(feature = "dpop")]
+            dpop: config.dpop.as_ref().map(|d| dpop::TokenProofs::new(d, &config.token_url)),
             timeout: config.request_timeout,
         }
     }
@@ -102,25 +114,81 @@ impl TokenEndpoint {
         self.timeout
     }
 
-    /// Sends one token request and reads its answer, all within the request timeout.
+    /// Sends a token request and reads its answer, all within the request timeout: once, or
+    /// twice when the endpoint rejected the client and its credential has rotated since.
     pub(crate) async fn request(&self) -> Result<TokenResponse, TokenError> {
-        tokio::time::timeout(self.timeout, self.exchange())
+        tokio::time::timeout(self.timeout, self.request_with_rotation())
             .await
             .unwrap_or_else(|_| Err(TokenError::new(TokenErrorKind::Timeout)))
     }
 
-    async fn exchange(&self) -> Result<TokenResponse, TokenError> {
-        let mut request = self
-            .client
-            .post(self.url.clone())
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(self.body()?);
-        if let Some(authorization) = &self.authorization {
-            request = request.header(AUTHORIZATION, authorization.clone());
+    async fn request_with_rotation(&self) -> Result<TokenResponse, TokenError> {
+        self.reload_changed_files();
+        let credential = self.rotating_credential(false).await?;
+        let result = self.exchange(credential.as_ref()).await;
+        let Some(sent) = credential else { return result };
+        if !result.as_ref().is_err_and(TokenError::rejects_the_client) {
+            return result;
         }
+        match self.rotating_credential(true).await? {
+            Some(fresh) if fresh.expose_secret() != sent.expose_secret() => {
+                tracing::info!(
+                    "the client was rejected and its credential has changed; asking again"
+                );
+                self.exchange(Some(&fresh)).await
+            }
+            _ => result,
+        }
+    }
+
+    /// Takes the new client certificate or key, if their files changed.
+    fn reload_changed_files(&self) {
+        let Some(files) = &self.files else { return };
+        let reloaded = files.reload();
+        if let Some(client) = reloaded.http_client {
+            *self.client.lock().unwrap_or_else(PoisonError::into_inner) = client;
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(key) = reloaded.client_key {
+            let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(signer) = signer.as_mut() {
+                signer.use_key(&key);
+            }
+        }
+    }
+
+    /// The credential from the method's source, if it has one; `fresh` right after a
+    /// rejection.
+    async fn rotating_credential(&self, fresh: bool) -> Result<Option<SecretString>, TokenError> {
+        let Some(source) = &self.source else { return Ok(None) };
+        source.credential(fresh).await.map(Some).map_err(TokenError::credential)
+    }
+
+    /// One request, with `rotating` (the credential from the source) or else the fixed one.
+    /// With DPoP, a server that answers `use_dpop_nonce` with a new nonce gets it once more,
+    /// with that nonce.
+    async fn exchange(&self, rotating: Option<&SecretString>) -> Result<TokenResponse, TokenError> {
+        let answer = self.send(rotating).await;
+        #[cfg(feature = "dpop")]
+        if self.dpop.as_ref().is_some_and(|dpop| dpop.wants_resend(&answer)) {
+            return self.send(rotating).await;
+        }
+        answer
+    }
+
+    async fn send(&self, rotating: Option<&SecretString>) -> Result<TokenResponse, TokenError> {
+        let request = self.prepare(rotating)?;
+        #[cfg(feature = "dpop")]
+        let request = match &self.dpop {
+            Some(dpop) => request.header(dpop::DPOP, dpop.proof()?),
+            None => request,
+        };
         let mut response = request.send().await.map_err(|e| self.network_error(e))?;
         let status = response.status();
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            dpop.observe(response.headers());
+        }
         let retry_after = retry_after(response.headers(), SystemTime::now());
         // An error answer is classified by its status, whatever its size: read what fits of
         // its body. Only a success body must be whole.
@@ -140,21 +208,71 @@ impl TokenEndpoint {
             }
             body.extend_from_slice(&chunk);
         }
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            return response::parse_dpop(status, retry_after, &body, dpop.allow_bearer);
+        }
         response::parse(status, retry_after, &body)
     }
 
-    /// The form body of one request: the encoded form, and a new client assertion if the
-    /// method uses one.
-    fn body(&self) -> Result<String, TokenError> {
-        let form = self.form.expose_secret();
-        #[cfg(feature = "jwt")]
-        if let Some(signer) = &self.assertion {
-            let assertion = signer.sign(SystemTime::now())?;
-            let mut form = form_urlencoded::Serializer::for_suffix(form.to_owned(), 0);
-            form.append_pair("client_assertion", assertion.expose_secret());
-            return Ok(form.finish());
+    /// The request, with the client's credential in its header or its form.
+    fn prepare(
+        &self,
+        rotating: Option<&SecretString>,
+    ) -> Result<reqwest::RequestBuilder, TokenError> {
+        let secret = rotating.unwrap_or(&self.secret);
+        let mut form = form_urlencoded::Serializer::for_suffix(self.form.clone(), 0);
+        let client = self.client.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut request = client
+            .post(self.url.clone())
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        match self.method {
+            AuthMethod::ClientSecretBasic => {
+                let encode = self.form_encode_basic_credentials;
+                let basic = basic_credentials(&self.client_id, secret, encode);
+                request = request.header(AUTHORIZATION, basic);
+            }
+            AuthMethod::ClientSecretPost => {
+                form.append_pair("client_id", &self.client_id);
+                form.append_pair("client_secret", secret.expose_secret());
+            }
+            // RFC 7521 §4.2 makes `client_id` optional next to an assertion, and some servers
+            // (Microsoft Entra ID) require it.
+            #[cfg(feature = "jwt")]
+            AuthMethod::ClientSecretJwt => {
+                form.append_pair("client_id", &self.client_id);
+                form.append_pair("client_assertion_type", ASSERTION_TYPE);
+                let assertion = self.sign(Some(secret))?;
+                form.append_pair("client_assertion", assertion.expose_secret());
+            }
+            AuthMethod::PrivateKeyJwt => {
+                form.append_pair("client_id", &self.client_id);
+                form.append_pair("client_assertion_type", ASSERTION_TYPE);
+                let assertion = match rotating {
+                    Some(assertion) => assertion.clone(),
+                    None => self.sign(None)?,
+                };
+                form.append_pair("client_assertion", assertion.expose_secret());
+            }
+            // RFC 8705 §2: the TLS handshake authenticates; the body names the client.
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
+                form.append_pair("client_id", &self.client_id);
+            }
         }
-        Ok(form.to_owned())
+        Ok(request.body(form.finish()))
+    }
+
+    /// A new client assertion, signed with the client key, or with `secret` for
+    /// `client_secret_jwt`.
+    fn sign(&self, secret: Option<&SecretString>) -> Result<SecretString, TokenError> {
+        #[cfg(feature = "jwt")]
+        if let Some(signer) = &*self.signer.lock().unwrap_or_else(PoisonError::into_inner) {
+            return signer.sign(SystemTime::now(), secret);
+        }
+        let _ = secret;
+        // `build` refuses `private_key_jwt` with neither a key nor a source of assertions.
+        Err(TokenError::with_detail(TokenErrorKind::ClientAssertion, "no key to sign with"))
     }
 
     fn network_error(&self, error: reqwest::Error) -> TokenError {
@@ -176,20 +294,17 @@ impl TokenEndpoint {
 /// A space is encoded as `%20` rather than form-encoding's `+`: a form decoder reads both as a
 /// space, but many servers decode these credentials with a plain percent-decoder (authlib's
 /// `unquote`, for one), which would read `+` as itself.
-fn basic_credentials(config: &Config) -> HeaderValue {
+fn basic_credentials(client_id: &str, secret: &SecretString, form_encode: bool) -> HeaderValue {
     let encode = |s: &str| {
-        if config.form_encode_basic_credentials {
+        if form_encode {
             // `byte_serialize` writes a `+` itself as `%2B`: every `+` left is a space.
             form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
         } else {
             s.to_owned()
         }
     };
-    let credentials = SecretString::from(format!(
-        "{}:{}",
-        encode(&config.client_id),
-        encode(config.client_secret.expose_secret())
-    ));
+    let credentials =
+        SecretString::from(format!("{}:{}", encode(client_id), encode(secret.expose_secret())));
     let encoded = base64::engine::general_purpose::STANDARD.encode(credentials.expose_secret());
     let mut header = HeaderValue::try_from(format!("Basic {encoded}"))
         .expect("base64 output is always a valid header value");
@@ -234,7 +349,11 @@ mod tests {
     fn basic_credentials_are_form_encoded_before_base64() {
         let config =
             Config::builder("https://a.example/t", "my client", "p@ss:w/rd+ é").build().unwrap();
-        let header = basic_credentials(&config);
+        let header = basic_credentials(
+            &config.client_id,
+            &config.client_secret,
+            config.form_encode_basic_credentials,
+        );
         assert!(header.is_sensitive());
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
@@ -247,7 +366,11 @@ mod tests {
             .form_encode_basic_credentials(false)
             .build()
             .unwrap();
-        let header = basic_credentials(&config);
+        let header = basic_credentials(
+            &config.client_id,
+            &config.client_secret,
+            config.form_encode_basic_credentials,
+        );
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
         assert_eq!(decoded, b"client:p@ss:w/rd");

@@ -26,7 +26,7 @@ const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// A usable token response, validated.
 #[derive(Debug)]
 pub(crate) struct TokenResponse {
-    /// `Bearer <token>`, marked sensitive.
+    /// `Bearer <token>` (or `DPoP <token>`, for a DPoP-bound token), marked sensitive.
     pub(crate) header: HeaderValue,
     pub(crate) token_type: String,
     pub(crate) expires_in: Option<Duration>,
@@ -52,11 +52,47 @@ struct Fields {
     apigee_error: Option<Value>,
 }
 
-/// Interprets a complete answer from the token endpoint.
+/// Interprets a complete answer from the token endpoint to a request without a DPoP proof.
 pub(crate) fn parse(
     status: StatusCode,
     retry_after: Option<Duration>,
     body: &[u8],
+) -> Result<TokenResponse, TokenError> {
+    parse_accepting(status, retry_after, body, Accepted::Bearer)
+}
+
+/// Interprets a complete answer to a request with a DPoP proof: the token must be a `DPoP`
+/// one, or, if `allow_bearer`, may be a bearer token.
+#[cfg(feature = "dpop")]
+pub(crate) fn parse_dpop(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    allow_bearer: bool,
+) -> Result<TokenResponse, TokenError> {
+    parse_accepting(status, retry_after, body, Accepted::Dpop { allow_bearer })
+}
+
+/// The token types a request may be answered with.
+#[derive(Clone, Copy)]
+enum Accepted {
+    Bearer,
+    #[cfg(feature = "dpop")]
+    Dpop {
+        allow_bearer: bool,
+    },
+}
+
+/// The `Authorization` scheme of a token.
+const BEARER: &str = "Bearer";
+#[cfg(feature = "dpop")]
+const DPOP: &str = "DPoP";
+
+fn parse_accepting(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    accepted: Accepted,
 ) -> Result<TokenResponse, TokenError> {
     let fields = serde_json::from_slice::<Fields>(body);
     if !status.is_success() {
@@ -70,9 +106,10 @@ pub(crate) fn parse(
     if let Some(oauth) = oauth_error(&fields) {
         return Err(TokenError::response(status, Some(oauth), None, retry_after));
     }
+    let (token_type, scheme) = token_type(fields.token_type, accepted)?;
     Ok(TokenResponse {
-        header: bearer_header(fields.access_token)?,
-        token_type: token_type(fields.token_type)?,
+        header: authorization(fields.access_token, scheme)?,
+        token_type,
         expires_in: expires_in(fields.expires_in)?,
         scope: text(&fields.scope).filter(|s| !s.is_empty()).map(str::to_owned),
     })
@@ -86,12 +123,23 @@ pub(crate) fn stored(
     scope: Option<String>,
     lifetime: Duration,
 ) -> Result<TokenResponse, TokenError> {
+    // It passed `parse` once, so its type says its scheme.
+    #[cfg(feature = "dpop")]
+    let scheme = if token_type.eq_ignore_ascii_case(DPOP) { DPOP } else { BEARER };
+    #[cfg(not(feature = "dpop"))]
+    let scheme = BEARER;
     Ok(TokenResponse {
-        header: bearer_header(Some(Value::String(access_token)))?,
+        header: authorization(Some(Value::String(access_token)), scheme)?,
         token_type,
         expires_in: Some(lifetime),
         scope,
     })
+}
+
+/// Whether a header this module built carries a DPoP-bound token (`DPoP <token>`).
+#[cfg(feature = "dpop")]
+pub(crate) fn is_dpop(header: &HeaderValue) -> bool {
+    header.as_bytes().starts_with(b"DPoP ")
 }
 
 /// The token in a `<scheme> <token>` header this module built.
@@ -114,7 +162,7 @@ fn oauth_error(fields: &Fields) -> Option<OAuthError> {
     })
 }
 
-fn bearer_header(access_token: Option<Value>) -> Result<HeaderValue, TokenError> {
+fn authorization(access_token: Option<Value>, scheme: &str) -> Result<HeaderValue, TokenError> {
     let token = match access_token {
         None | Some(Value::Null) => {
             return Err(TokenError::new(TokenErrorKind::MissingAccessToken))
@@ -130,23 +178,46 @@ fn bearer_header(access_token: Option<Value>) -> Result<HeaderValue, TokenError>
     if token.len() > MAX_TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(TokenError::new(TokenErrorKind::InvalidAccessToken));
     }
-    let mut header = HeaderValue::try_from(format!("Bearer {token}"))
+    let mut header = HeaderValue::try_from(format!("{scheme} {token}"))
         .map_err(|_| TokenError::new(TokenErrorKind::InvalidAccessToken))?;
     header.set_sensitive(true);
     Ok(header)
 }
 
-fn token_type(value: Option<Value>) -> Result<String, TokenError> {
-    match value {
-        None | Some(Value::Null) => Ok("Bearer".to_owned()),
+/// The token type as sent (`Bearer` if none), and the scheme to send the token with. With
+/// DPoP, RFC 9449 §5: the answer must say `DPoP`; a bearer answer means the server ignored the
+/// proof, and the token is not bound to the key.
+fn token_type(
+    value: Option<Value>,
+    accepted: Accepted,
+) -> Result<(String, &'static str), TokenError> {
+    let unsupported =
+        |detail: String| Err(TokenError::with_detail(TokenErrorKind::UnsupportedTokenType, detail));
+    let bearer = match &value {
+        None | Some(Value::Null) => Some(BEARER.to_owned()),
         Some(Value::String(t))
             if t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("bearertoken") =>
         {
-            Ok(t)
+            Some(t.clone())
         }
-        Some(other) => {
-            Err(TokenError::with_detail(TokenErrorKind::UnsupportedTokenType, quoted(&other)))
-        }
+        _ => None,
+    };
+    match (accepted, bearer) {
+        (Accepted::Bearer, Some(t)) => Ok((t, BEARER)),
+        #[cfg(feature = "dpop")]
+        (Accepted::Dpop { allow_bearer: true }, Some(t)) => Ok((t, BEARER)),
+        #[cfg(feature = "dpop")]
+        (Accepted::Dpop { allow_bearer: false }, Some(t)) => unsupported(format!(
+            "{} to a request with a DPoP proof: the server did not bind the token to the key \
+             (`dpop_allow_bearer` accepts it)",
+            quoted(&Value::String(t))
+        )),
+        #[cfg(feature = "dpop")]
+        (Accepted::Dpop { .. }, None) => match &value {
+            Some(Value::String(t)) if t.eq_ignore_ascii_case(DPOP) => Ok((t.clone(), DPOP)),
+            other => unsupported(other.as_ref().map_or_else(String::new, quoted)),
+        },
+        (Accepted::Bearer, None) => unsupported(value.as_ref().map_or_else(String::new, quoted)),
     }
 }
 
@@ -275,6 +346,42 @@ mod tests {
             TokenErrorKind::UnsupportedTokenType
         );
         assert_eq!(kind(200, r#"{"error":"invalid_scope"}"#), TokenErrorKind::ErrorResponse);
+        // Without DPoP configured, a DPoP-bound token could not be used.
+        assert_eq!(
+            kind(200, r#"{"access_token":"t","token_type":"DPoP"}"#),
+            TokenErrorKind::UnsupportedTokenType
+        );
+    }
+
+    #[cfg(feature = "dpop")]
+    #[test]
+    fn with_dpop_a_dpop_token_is_sent_as_dpop_and_a_bearer_one_only_if_allowed() {
+        let dpop = |body: &str, allow_bearer| {
+            parse_dpop(StatusCode::OK, None, body.as_bytes(), allow_bearer)
+        };
+        let bound = dpop(r#"{"access_token":"t","token_type":"DPoP"}"#, false).unwrap();
+        assert_eq!(bound.header, "DPoP t");
+        assert!(bound.header.is_sensitive() && is_dpop(&bound.header));
+        assert_eq!(bound.token_type, "DPoP");
+        assert_eq!(
+            dpop(r#"{"access_token":"t","token_type":"dpop"}"#, false).unwrap().header,
+            "DPoP t"
+        );
+        for body in [r#"{"access_token":"t","token_type":"Bearer"}"#, r#"{"access_token":"t"}"#] {
+            let error = dpop(body, false).unwrap_err();
+            assert_eq!(error.kind(), TokenErrorKind::UnsupportedTokenType);
+            assert!(error.to_string().contains("dpop_allow_bearer"), "{error}");
+            let downgraded = dpop(body, true).unwrap();
+            assert_eq!(downgraded.header, "Bearer t");
+            assert!(!is_dpop(&downgraded.header));
+        }
+        let error = dpop(r#"{"access_token":"t","token_type":"mac"}"#, true).unwrap_err();
+        assert_eq!(error.kind(), TokenErrorKind::UnsupportedTokenType);
+        #[cfg(feature = "store")]
+        {
+            let stored = stored("t".into(), "DPoP".into(), None, Duration::from_secs(60)).unwrap();
+            assert_eq!(stored.header, "DPoP t");
+        }
     }
 
     #[test]

@@ -25,6 +25,9 @@ use tower_client_credentials::{
     BoxError, ClientCredentials, ClientCredentialsLayer, Config, ConfigBuilder,
 };
 
+#[cfg(feature = "dpop")]
+pub mod dpop;
+
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-secret";
 
@@ -76,7 +79,7 @@ impl Received {
     }
 }
 
-type Responder = Box<dyn Fn(usize) -> Reply + Send + Sync>;
+type Responder = Box<dyn Fn(usize, &Received) -> Reply + Send + Sync>;
 
 struct TokenState {
     count: watch::Sender<usize>,
@@ -99,6 +102,13 @@ impl TokenServer {
     }
 
     pub async fn start_with(respond: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_judging(move |n, _| respond(n)).await
+    }
+
+    /// Answers the `n`th request (from 1) as `respond` says after looking at what it received.
+    pub async fn start_judging(
+        respond: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let state = Arc::new(TokenState {
             count: watch::Sender::new(0),
             received: Mutex::default(),
@@ -122,7 +132,7 @@ impl TokenServer {
     }
 
     pub fn respond_with(&self, respond: impl Fn(usize) -> Reply + Send + Sync + 'static) {
-        *self.state.respond.lock().unwrap() = Box::new(respond);
+        *self.state.respond.lock().unwrap() = Box::new(move |n, _| respond(n));
     }
 
     /// Token requests received so far (counted on arrival, held or not).
@@ -169,14 +179,15 @@ async fn token_handler(
             Some((form_decode(id), form_decode(secret)))
         });
     let form = form_urlencoded::parse(&body).into_owned().collect();
-    state.received.lock().unwrap().push(Received { basic, form, headers });
+    let received = Received { basic, form, headers };
+    state.received.lock().unwrap().push(received.clone());
     let mut n = 0;
     state.count.send_modify(|c| {
         *c += 1;
         n = *c;
     });
     let _ = state.open.subscribe().wait_for(|open| *open).await;
-    let reply = (state.respond.lock().unwrap())(n);
+    let reply = (state.respond.lock().unwrap())(n, &received);
     tokio::time::sleep(reply.delay).await;
     let mut response = Response::builder().status(reply.status);
     for (name, value) in reply.headers {

@@ -1,0 +1,193 @@
+//! Credentials kept in files that the platform replaces.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+
+use super::{CredentialError, CredentialErrorKind, CredentialFuture, CredentialSource};
+
+/// A secret file is read again after this long, whatever else happens.
+const REREAD_SECRET_AFTER: Duration = Duration::from_secs(60);
+
+/// A client secret in a file, such as a Kubernetes secret mounted as a volume: read at `build()`,
+/// read again at least once a minute and at once when the token endpoint rejects the client.
+///
+/// Its content, trimmed, is the secret. If the file cannot be read later on (mid-rotation, say),
+/// the last secret read keeps being used. Usually made by
+/// [`ConfigBuilder::client_secret_file`](crate::ConfigBuilder::client_secret_file).
+///
+/// ```
+/// use tower_client_credentials::credential::SecretFile;
+///
+/// let source = SecretFile::new("/var/run/secrets/orders/client-secret");
+/// assert!(format!("{source:?}").contains("client-secret"));
+/// ```
+#[derive(Debug)]
+pub struct SecretFile {
+    path: PathBuf,
+    /// The last secret read, and when.
+    last: Mutex<Option<(SecretString, Instant)>>,
+}
+
+impl SecretFile {
+    /// A source reading `path`; nothing is read until the first request for the secret.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), last: Mutex::new(None) }
+    }
+
+    /// Reads the file now, keeping what it read.
+    pub(crate) fn read(&self) -> Result<SecretString, CredentialError> {
+        let secret = read_trimmed(&self.path)?;
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        *last = Some((secret.clone(), Instant::now()));
+        Ok(secret)
+    }
+
+    fn current(&self, fresh: bool) -> Result<SecretString, CredentialError> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match last {
+            Some((secret, read_at)) if !fresh && read_at.elapsed() < REREAD_SECRET_AFTER => {
+                Ok(secret)
+            }
+            Some((secret, _)) => self.read().or_else(|error| {
+                tracing::warn!(%error, "keeping the client secret read before");
+                Ok(secret)
+            }),
+            None => self.read(),
+        }
+    }
+}
+
+impl CredentialSource for SecretFile {
+    fn credential(&self, fresh: bool) -> CredentialFuture<'_> {
+        let secret = self.current(fresh).map_err(Into::into);
+        Box::pin(std::future::ready(secret))
+    }
+}
+
+/// A client assertion in a file that the platform rotates: the service-account token of
+/// Microsoft Entra workload identity (`AZURE_FEDERATED_TOKEN_FILE`), a SPIFFE JWT-SVID.
+///
+/// Read for every token request, so a rotated file is used at the next one. Before the
+/// assertion is sent, its `exp` is read (the server checks the signature): if it has expired,
+/// the file is read once more, and if it is still expired the token request fails with a
+/// [`CredentialError`] of kind [`Expired`](CredentialErrorKind::Expired) naming the path and the
+/// expiry, rather than with the server's `invalid_client`. Usually made by
+/// [`ConfigBuilder::client_assertion_file`](crate::ConfigBuilder::client_assertion_file).
+///
+/// ```
+/// use tower_client_credentials::credential::AssertionFile;
+///
+/// let source = AssertionFile::new("/var/run/secrets/azure/tokens/azure-identity-token");
+/// assert!(format!("{source:?}").contains("azure-identity-token"));
+/// ```
+#[derive(Debug)]
+pub struct AssertionFile {
+    path: PathBuf,
+}
+
+impl AssertionFile {
+    /// A source reading `path` for each token request.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    fn current(&self) -> Result<SecretString, CredentialError> {
+        let assertion = read_trimmed(&self.path)?;
+        match expiry(&self.path, &assertion)? {
+            Some(exp) if exp <= SystemTime::now() => {
+                // The platform may have just replaced it.
+                let again = read_trimmed(&self.path)?;
+                match expiry(&self.path, &again)? {
+                    Some(exp) if exp <= SystemTime::now() => {
+                        Err(CredentialError::expired(&self.path, exp))
+                    }
+                    _ => Ok(again),
+                }
+            }
+            _ => Ok(assertion),
+        }
+    }
+}
+
+impl CredentialSource for AssertionFile {
+    fn credential(&self, _fresh: bool) -> CredentialFuture<'_> {
+        Box::pin(std::future::ready(self.current().map_err(Into::into)))
+    }
+}
+
+/// The largest credential file read: a secret or a token is a few KiB at most.
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// The file's content without surrounding whitespace; an error if that leaves nothing.
+fn read_trimmed(path: &Path) -> Result<SecretString, CredentialError> {
+    let unreadable = |error| CredentialError::unreadable(path, error);
+    let metadata = fs::metadata(path).map_err(unreadable)?;
+    // Not a pipe or a device, whose read could block the runtime's thread.
+    if !metadata.is_file() {
+        return Err(unreadable(io::Error::other("not a regular file")));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(CredentialError::new(CredentialErrorKind::TooLarge, path));
+    }
+    let content = SecretString::from(fs::read_to_string(path).map_err(unreadable)?);
+    let trimmed = content.expose_secret().trim();
+    if trimmed.is_empty() {
+        return Err(CredentialError::new(CredentialErrorKind::Empty, path));
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// The `exp` of a JWT, unverified; `None` if it has none.
+fn expiry(path: &Path, jwt: &SecretString) -> Result<Option<SystemTime>, CredentialError> {
+    let not_a_jwt = || CredentialError::new(CredentialErrorKind::NotAJwt, path);
+    let mut parts = jwt.expose_secret().split('.');
+    let (Some(_), Some(claims), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(not_a_jwt());
+    };
+    let base64url = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let claims = base64url.decode(claims).map_err(|_| not_a_jwt())?;
+    let claims: serde_json::Value = serde_json::from_slice(&claims).map_err(|_| not_a_jwt())?;
+    let exp = match claims.get("exp") {
+        None => return Ok(None),
+        Some(exp) => exp.as_f64().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(not_a_jwt)?,
+    };
+    Ok(UNIX_EPOCH.checked_add(Duration::from_secs_f64(exp.min(1e12))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> SecretString {
+        let encode = |part: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(part);
+        SecretString::from(format!("{}.{}.sig", encode(r#"{"alg":"none"}"#), encode(claims)))
+    }
+
+    #[test]
+    fn the_expiry_of_a_jwt_is_read_without_checking_its_signature() {
+        let path = Path::new("token");
+        let at = |s| Some(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(expiry(path, &jwt(r#"{"exp":1700000000}"#)).unwrap(), at(1_700_000_000));
+        assert_eq!(expiry(path, &jwt(r#"{"sub":"x"}"#)).unwrap(), None);
+        for bad in ["not a jwt", "a.b", "a.!!!.c", "a.b.c.d"] {
+            let error = expiry(path, &SecretString::from(bad)).unwrap_err();
+            assert_eq!(error.kind(), CredentialErrorKind::NotAJwt, "{bad}");
+        }
+        let error = expiry(path, &jwt(r#"{"exp":"soon"}"#)).unwrap_err();
+        assert_eq!(error.kind(), CredentialErrorKind::NotAJwt);
+    }
+}
