@@ -160,3 +160,39 @@ fn debug_shows_no_secret() {
     let debug = format!("{:?}", ClientCredentialsMiddleware::new(config));
     assert!(debug.contains("client") && !debug.contains("hunter2"), "{debug}");
 }
+
+/// With DPoP, the reqwest client sends proofs as the Tower service does: a resource server
+/// that checks every proof and demands a nonce serves each request, after one nonce round trip
+/// per request sent before the nonce was known, and the nonce drops no token.
+#[cfg(feature = "dpop")]
+#[tokio::test]
+async fn with_dpop_each_reqwest_request_carries_a_proof_and_a_nonce_demand_is_answered() {
+    use common::dpop::{DpopServers, Outcome};
+    use tower_client_credentials::{DpopAlgorithm, DpopKey};
+
+    let servers = DpopServers::start().await;
+    let key = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
+    let layer = ClientCredentialsLayer::new(servers.config().dpop(key.clone()).build().unwrap());
+    let client = reqwest_client(layer.reqwest_middleware());
+
+    assert_eq!(send(client.get(&servers.api_url)).await, (200, "served".into()));
+    assert_eq!(servers.api_outcomes(), [Outcome::Refused("nonce"), Outcome::Served]);
+    // The nonce is kept: the next request is served at once, a POST with a proof of its own.
+    assert_eq!(send(client.post(&servers.api_url).body("x")).await, (200, "served".into()));
+    assert_eq!(servers.api_outcomes().len(), 3);
+    let token = layer.token().await.unwrap();
+    assert_eq!(servers.jkt_of(token.secret()).as_deref(), Some(key.thumbprint()));
+    for headers in servers.api_headers() {
+        assert_eq!(headers["authorization"], format!("DPoP {}", token.secret()).as_str());
+    }
+    let stats = layer.stats();
+    assert_eq!((stats.invalidations, stats.tokens_fetched), (0, 1), "a nonce is no invalidation");
+
+    // A streaming body cannot be resent after a nonce demand: its 401 goes back, and the
+    // next request, with the nonce, is served.
+    let fresh = ClientCredentialsLayer::new(servers.config().dpop(key).build().unwrap());
+    let client = reqwest_client(fresh.reqwest_middleware());
+    assert_eq!(send(client.post(&servers.api_url).body(streaming_body())).await.0, 401);
+    assert_eq!(send(client.get(&servers.api_url)).await, (200, "served".into()));
+    assert_eq!(fresh.stats().invalidations, 0);
+}

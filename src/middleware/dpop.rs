@@ -11,7 +11,7 @@
 //! which stays. A `DPoP-Nonce` on any other response replaces the origin's nonce too.
 //!
 //! Signing is the cost of DPoP, and it is paid per request; the rest (claims, encoding, the
-//! header) is small beside it (BENCHMARKS.md §6). Without DPoP configured, none of this runs.
+//! header) is small beside it (BENCHMARKS.md §7). Without DPoP configured, none of this runs.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -72,20 +72,34 @@ impl ApiProofs {
         request: &mut Request<B>,
         header: &HeaderValue,
     ) -> Result<Option<Box<Proved>>, TokenError> {
+        let Some((proof, proved)) = self.proof_for(request.method(), request.uri(), header)? else {
+            return Ok(None);
+        };
+        request.headers_mut().insert(DPOP, proof);
+        Ok(Some(proved))
+    }
+
+    /// The proof for a request of `method` to `uri` that carries our token in `header`, with
+    /// what its response needs; `None` for a bearer token. For clients other than Tower's.
+    pub(crate) fn proof_for(
+        self: &Arc<Self>,
+        method: &Method,
+        uri: &Uri,
+        header: &HeaderValue,
+    ) -> Result<Option<(HeaderValue, Box<Proved>)>, TokenError> {
         if !response::is_dpop(header) {
             return Ok(None);
         }
         let ath = self.ath_of(header);
-        let nonce = self.nonce(request.uri());
+        let nonce = self.nonce(uri);
         let claims = Claims {
-            method: request.method().as_str(),
-            uri: Target::Request(request.uri()),
+            method: method.as_str(),
+            uri: Target::Request(uri),
             ath: Some(&ath.ath),
             nonce: nonce.as_deref(),
         };
         let proof = self.prover.proof(&claims, SystemTime::now())?;
-        request.headers_mut().insert(DPOP, proof);
-        Ok(Some(Box::new(Proved { proofs: Arc::clone(self), uri: request.uri().clone() })))
+        Ok(Some((proof, Box::new(Proved { proofs: Arc::clone(self), uri: uri.clone() }))))
     }
 
     fn ath_of(&self, header: &HeaderValue) -> Arc<Ath> {
@@ -126,13 +140,12 @@ impl ApiProofs {
 impl Proved {
     /// Keeps the nonce `response` gives, if any; `true` if it is a `401` that asks for it
     /// (`WWW-Authenticate: DPoP error="use_dpop_nonce"`): worth a resend with the same token.
-    pub(crate) fn nonce_demanded<B>(self, response: &Response<B>) -> bool {
-        let (Some(nonce), Some(origin)) = (proof::nonce(response.headers()), Origin::of(&self.uri))
-        else {
+    pub(crate) fn nonce_demanded(self, status: StatusCode, headers: &HeaderMap) -> bool {
+        let (Some(nonce), Some(origin)) = (proof::nonce(headers), Origin::of(&self.uri)) else {
             return false;
         };
         self.proofs.keep_nonce(origin, nonce);
-        response.status() == StatusCode::UNAUTHORIZED && asks_for_nonce(response.headers())
+        status == StatusCode::UNAUTHORIZED && asks_for_nonce(headers)
     }
 }
 

@@ -145,8 +145,9 @@ where
                     let mut response = ready!(future.poll(cx)).map_err(Into::into)?;
                     // A nonce the resource server asked for is no verdict on the token.
                     #[cfg(feature = "dpop")]
-                    let nonce_demanded =
-                        proved.take().is_some_and(|proved| proved.nonce_demanded(&response));
+                    let nonce_demanded = proved.take().is_some_and(|proved| {
+                        proved.nonce_demanded(response.status(), response.headers())
+                    });
                     #[cfg(not(feature = "dpop"))]
                     let () = *proved;
                     if response.status() == StatusCode::UNAUTHORIZED {

@@ -40,8 +40,8 @@ use crate::token::AccessToken;
 /// ```
 #[derive(Clone)]
 pub struct ClientCredentialsLayer {
-    cache: Arc<TokenCache>,
-    dpop: Dpop,
+    pub(super) cache: Arc<TokenCache>,
+    pub(super) dpop: Dpop,
 }
 
 impl ClientCredentialsLayer {
@@ -76,12 +76,6 @@ impl ClientCredentialsLayer {
     /// the current token's remaining lifetime.
     pub fn stats(&self) -> Stats {
         self.cache.stats()
-    }
-
-    /// The token cache, for the middleware of other clients (reqwest-middleware's).
-    #[cfg(feature = "reqwest-middleware")]
-    pub(crate) fn cache(&self) -> &Arc<TokenCache> {
-        &self.cache
     }
 }
 

@@ -55,6 +55,8 @@ use crate::middleware::layer::ClientCredentialsLayer;
 ///   ([`reqwest::Request::try_clone`]: any body but a stream), it is resent once with the new
 ///   token. A streaming body cannot be sent twice: its `401` goes back to the caller, and the
 ///   next request carries the new token.
+/// - with DPoP (feature `dpop`), each request gets its proof, and a `401` that demands a nonce
+///   (`use_dpop_nonce`) is resent once with it, as above, without dropping the token.
 ///
 /// Middleware runs in the order it was added, the first added seeing the request first. Add a
 /// retry middleware (reqwest-retry's) *before* this one, so that each attempt passes through it
@@ -92,13 +94,41 @@ use crate::middleware::layer::ClientCredentialsLayer;
 #[derive(Clone)]
 pub struct ClientCredentialsMiddleware {
     cache: Arc<TokenCache>,
+    #[cfg(feature = "dpop")]
+    dpop: crate::middleware::Dpop,
+}
+
+/// The token a request carries, and with DPoP what its response needs.
+struct Attached {
+    sent: SentToken,
+    #[cfg(feature = "dpop")]
+    proved: crate::middleware::Proved,
+}
+
+impl Attached {
+    /// Keeps the nonce `response` gives (DPoP); `true` if it is a `401` that asks for one:
+    /// worth a resend with the same token, and no rejection of it.
+    #[cfg(feature = "dpop")]
+    fn nonce_demanded(&mut self, response: &Response) -> bool {
+        let proved = self.proved.take();
+        proved.is_some_and(|proved| proved.nonce_demanded(response.status(), response.headers()))
+    }
+
+    #[cfg(not(feature = "dpop"))]
+    fn nonce_demanded(&mut self, _: &Response) -> bool {
+        false
+    }
 }
 
 impl ClientCredentialsMiddleware {
     /// The middleware with a token cache of its own. To share one token with Tower services,
     /// use [`ClientCredentialsLayer::reqwest_middleware`] instead.
     pub fn new(config: Config) -> Self {
-        Self { cache: TokenCache::new(&config) }
+        Self {
+            cache: TokenCache::new(&config),
+            #[cfg(feature = "dpop")]
+            dpop: crate::middleware::Dpop::new(&config),
+        }
     }
 
     /// Whether the request may carry our token: it has no `Authorization` of the caller's, and
@@ -107,14 +137,12 @@ impl ClientCredentialsMiddleware {
         if request.headers().contains_key(AUTHORIZATION) {
             return false;
         }
-        // A `Url` is always a valid URI; were it not, the request counts as having no origin,
-        // which no allow-list has.
-        let uri = Uri::try_from(request.url().as_str()).unwrap_or_default();
-        self.cache.allows(&uri)
+        self.cache.allows(&uri_of(request))
     }
 
-    /// Puts the token on `request`: the cached one, or the one the token request brings.
-    async fn attach(&self, request: &mut Request) -> reqwest_middleware::Result<SentToken> {
+    /// Puts the token on `request` (the cached one, or the one the token request brings), and
+    /// with DPoP its proof.
+    async fn attach(&self, request: &mut Request) -> reqwest_middleware::Result<Attached> {
         let (header, sent) = match self.cache.header(Instant::now()) {
             Some(usable) => usable,
             None => {
@@ -123,9 +151,37 @@ impl ClientCredentialsMiddleware {
                 self.cache.outgoing(&entry)
             }
         };
+        #[cfg(feature = "dpop")]
+        let proved = self.prove(request, &header)?;
         request.headers_mut().insert(AUTHORIZATION, header);
-        Ok(sent)
+        Ok(Attached {
+            sent,
+            #[cfg(feature = "dpop")]
+            proved,
+        })
     }
+
+    /// Adds the DPoP proof for a request that is to carry our token in `header`.
+    #[cfg(feature = "dpop")]
+    fn prove(
+        &self,
+        request: &mut Request,
+        header: &http::HeaderValue,
+    ) -> reqwest_middleware::Result<crate::middleware::Proved> {
+        let Some(proofs) = &self.dpop.0 else { return Ok(None) };
+        let proof = proofs.proof_for(request.method(), &uri_of(request), header);
+        let Some((proof, proved)) = proof.map_err(reqwest_middleware::Error::middleware)? else {
+            return Ok(None);
+        };
+        request.headers_mut().insert(crate::request::dpop::DPOP, proof);
+        Ok(Some(proved))
+    }
+}
+
+/// The request's URL as a URI. A `Url` is always a valid URI; were it not, the request would
+/// count as having no origin, which no allow-list has and no DPoP proof can name.
+fn uri_of(request: &Request) -> Uri {
+    Uri::try_from(request.url().as_str()).unwrap_or_default()
 }
 
 impl ClientCredentialsLayer {
@@ -147,7 +203,11 @@ impl ClientCredentialsLayer {
     /// # Ok::<(), tower_client_credentials::ConfigError>(())
     /// ```
     pub fn reqwest_middleware(&self) -> ClientCredentialsMiddleware {
-        ClientCredentialsMiddleware { cache: Arc::clone(self.cache()) }
+        ClientCredentialsMiddleware {
+            cache: Arc::clone(&self.cache),
+            #[cfg(feature = "dpop")]
+            dpop: self.dpop.clone(),
+        }
     }
 }
 
@@ -164,18 +224,23 @@ impl Middleware for ClientCredentialsMiddleware {
         }
         // Before the token goes on: the copy to resend takes the token current then.
         let copy = request.try_clone();
-        let sent = self.attach(&mut request).await?;
+        let mut attached = self.attach(&mut request).await?;
         let response = next.clone().run(request, extensions).await?;
-        if response.status() != StatusCode::UNAUTHORIZED || !sent.rejected() {
+        // A DPoP nonce demanded is worth a resend and says nothing against the token; any
+        // other `401` is, when it dropped the token (a new one is coming).
+        let nonce_demanded = attached.nonce_demanded(&response);
+        if response.status() != StatusCode::UNAUTHORIZED
+            || !(nonce_demanded || attached.sent.rejected())
+        {
             return Ok(response);
         }
-        // The token was dropped: a new one is coming. A stream cannot be sent again.
+        // A stream cannot be sent again.
         let Some(mut request) = copy else { return Ok(response) };
         drop(response);
-        let sent = self.attach(&mut request).await?;
+        let mut attached = self.attach(&mut request).await?;
         let response = next.run(request, extensions).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            sent.rejected();
+        if response.status() == StatusCode::UNAUTHORIZED && !attached.nonce_demanded(&response) {
+            attached.sent.rejected();
         }
         Ok(response)
     }
