@@ -123,6 +123,10 @@ pub enum TokenErrorKind {
     /// authority to bind it to, or signing failed. No request was sent.
     #[cfg(feature = "dpop")]
     DpopProof,
+    /// The request's [`TokenParams`](crate::TokenParams) could not go into a token request (a
+    /// scope with a quote, a reserved parameter name); the request was not sent. Its
+    /// [`source`](std::error::Error::source) is the `ConfigError` naming the parameter.
+    TokenParams,
 }
 
 /// A token could not be obtained from the token endpoint.
@@ -191,6 +195,10 @@ impl TokenError {
         Self::build(TokenErrorKind::Credential, |inner| inner.source = Some(source))
     }
 
+    pub(crate) fn token_params(error: ConfigError) -> Self {
+        Self::build(TokenErrorKind::TokenParams, |inner| inner.source = Some(Box::new(error)))
+    }
+
     /// Whether the endpoint refused the client itself (`invalid_client`,
     /// `unauthorized_client`): what a rotated credential can fix.
     pub(crate) fn rejects_the_client(&self) -> bool {
@@ -236,8 +244,8 @@ impl TokenError {
             ClientAssertion => ErrorClass::Rejected,
             #[cfg(feature = "dpop")]
             DpopProof => ErrorClass::Rejected,
-            // Calling again from the same place will not bring a runtime.
-            NoRuntime => ErrorClass::Rejected,
+            // Calling again from the same place will not bring a runtime, nor other parameters.
+            NoRuntime | TokenParams => ErrorClass::Rejected,
         }
     }
 
@@ -334,6 +342,7 @@ impl fmt::Display for TokenError {
             }
             #[cfg(feature = "dpop")]
             DpopProof => write!(f, "could not make the DPoP proof: {detail}")?,
+            TokenParams => f.write_str("the request's token parameters cannot be sent")?,
         }
         // The root cause (e.g. "Connection refused") is what an operator needs; the wrapping
         // errors in between only repeat the URL.

@@ -57,6 +57,10 @@
 //! - **Beyond shared secrets**: mutual TLS with a [`ClientCertificate`], signed client
 //!   assertions (`private_key_jwt` with a `ClientKey`, `client_secret_jwt`; feature `jwt`), and
 //!   the token endpoint found from the issuer by [`Config::discover`].
+//! - **Several tokens from one layer**: [routes](ConfigBuilder::route) give an origin (or a
+//!   path under it) its own scopes, audience or resources, and a [`TokenParams`] in a
+//!   request's extensions names its own; each distinct token has its own cache entry, at most
+//!   [`max_cached_tokens`](ConfigBuilder::max_cached_tokens) of them.
 //! - **reqwest too** (feature `reqwest-middleware`): `layer.reqwest_middleware()` is a
 //!   reqwest-middleware `Middleware` on the layer's own cache, so a reqwest client shares the
 //!   token of the Tower clients; it resends a request once after a `401` when it can.
@@ -88,8 +92,8 @@ mod token;
 pub use cache::Stats;
 pub use config::{
     AuthMethod, ClientCertificate, Config, ConfigBuilder, DiscoveryError, DiscoveryErrorKind,
-    ServerMetadata, Settings, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
-    DEFAULT_LIFETIME, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+    ServerMetadata, Settings, TokenParams, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
+    DEFAULT_LIFETIME, DEFAULT_MAX_CACHED_TOKENS, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
 };
 #[cfg(feature = "jwt")]
 pub use config::{ClientKey, SigningAlgorithm, DEFAULT_ASSERTION_LIFETIME};

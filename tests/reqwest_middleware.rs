@@ -196,3 +196,24 @@ async fn with_dpop_each_reqwest_request_carries_a_proof_and_a_nonce_demand_is_an
     assert_eq!(send(client.get(&servers.api_url)).await, (200, "served".into()));
     assert_eq!(fresh.stats().invalidations, 0);
 }
+
+#[tokio::test]
+async fn token_params_given_with_the_request_get_a_token_of_their_own() {
+    use tower_client_credentials::TokenParams;
+
+    let tokens = TokenServer::start().await;
+    let api = ApiServer::start().await;
+    let layer = ClientCredentialsLayer::new(tokens.config().build().unwrap());
+    let client = reqwest_client(layer.reqwest_middleware());
+    let orders = TokenParams::new().audience("orders");
+
+    assert_eq!(send(client.get(&api.url)).await, (200, "Bearer token-1".into()));
+    let with_params = || client.get(&api.url).with_extension(orders.clone());
+    assert_eq!(send(with_params()).await, (200, "Bearer token-2".into()));
+    assert_eq!(send(with_params()).await, (200, "Bearer token-2".into()));
+    assert_eq!(send(client.get(&api.url)).await, (200, "Bearer token-1".into()));
+    let audiences: Vec<_> =
+        tokens.received().iter().map(|r| r.param("audience").map(str::to_owned)).collect();
+    assert_eq!(audiences, [None, Some("orders".to_owned())]);
+    assert_eq!(layer.stats_for(&orders).unwrap().tokens_fetched, 1);
+}

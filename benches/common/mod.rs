@@ -117,7 +117,20 @@ where
     S: Service<Request<()>, Response = Response<()>>,
     S::Error: fmt::Debug,
 {
-    let mut request = api_request();
+    time_round_trips_of(service, api_request(), iterations)
+}
+
+/// [`time_round_trips`] with `request` instead of [`api_request`]'s.
+#[inline(never)]
+pub fn time_round_trips_of<S>(
+    service: &mut S,
+    mut request: Request<()>,
+    iterations: u64,
+) -> Duration
+where
+    S: Service<Request<()>, Response = Response<()>>,
+    S::Error: fmt::Debug,
+{
     let start = Instant::now();
     for _ in 0..iterations {
         request = round_trip(service, request);

@@ -27,8 +27,10 @@ mod sealed;
 mod shared;
 mod source;
 mod stats;
+mod tokens;
 
 pub use stats::Stats;
+pub(crate) use tokens::TokenCaches;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};

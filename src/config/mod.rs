@@ -21,6 +21,7 @@ pub(crate) mod dpop;
 #[cfg(feature = "jwt")]
 mod key;
 pub(crate) mod origin;
+mod params;
 mod reload;
 mod settings;
 mod tls;
@@ -31,6 +32,8 @@ pub use discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
 pub use dpop::{DpopAlgorithm, DpopKey};
 #[cfg(feature = "jwt")]
 pub use key::{ClientKey, SigningAlgorithm};
+pub use params::TokenParams;
+pub(crate) use params::{Route, TokenKey};
 pub use settings::Settings;
 pub use tls::ClientCertificate;
 
@@ -55,6 +58,9 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most one token is invalidated for a `401` from the API in this long.
 pub const DEFAULT_INVALIDATION_INTERVAL: Duration = Duration::from_secs(5);
+/// How many tokens a layer keeps at most by default, beside its own: see
+/// [`ConfigBuilder::max_cached_tokens`].
+pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100;
 /// How long a client assertion (`private_key_jwt`, `client_secret_jwt`) is valid: it is used
 /// at once, so a leaked one soon expires.
 #[cfg(feature = "jwt")]
@@ -96,6 +102,9 @@ pub struct Config {
     pub(crate) request_timeout: Duration,
     pub(crate) invalidation_interval: Duration,
     pub(crate) allowed_origins: Vec<Origin>,
+    /// Token parameters by origin and path, the most specific first.
+    pub(crate) routes: Arc<[Route]>,
+    pub(crate) max_cached_tokens: usize,
     pub(crate) http_client: reqwest::Client,
     #[cfg(feature = "jwt")]
     pub(crate) client_key: Option<crate::ClientKey>,
@@ -325,6 +334,8 @@ pub struct ConfigBuilder {
     client_assertion_source: Option<Arc<dyn CredentialSource>>,
     #[cfg(feature = "dpop")]
     dpop_key: Option<DpopKey>,
+    /// Prefixes and their parameters, checked by `build`.
+    routes: Vec<(String, TokenParams)>,
 }
 
 impl ConfigBuilder {
@@ -628,6 +639,48 @@ impl ConfigBuilder {
         self
     }
 
+    /// Requests for `prefix` get a token of their own, made with `params` instead of the
+    /// layer's own scopes, audience, resources or extra parameters (those `params` sets).
+    /// `prefix` is an origin (`https://graph.microsoft.com`) or an origin and a path
+    /// (`https://api.example.com/orders`, which takes `/orders/7` but not `/orders-archive`);
+    /// of two that match, the longer path wins. A [`TokenParams`] in a request's extensions
+    /// wins over every route. May be called more than once. Default: none, one token for
+    /// every request. Not a setting of files or the environment (a table of its own): give it
+    /// to the builder of [`Settings::into_builder`]. A prefix that is not an origin, or
+    /// parameters that could not be sent, are a `build()` error naming `route`.
+    ///
+    /// ```
+    /// use tower_client_credentials::{Config, TokenParams};
+    ///
+    /// let config = Config::builder("https://login.microsoftonline.com/t/oauth2/v2.0/token", "id", "s3cret")
+    ///     .scope("https://graph.microsoft.com/.default")
+    ///     .route("https://orders.example.com", TokenParams::new().scope("api://orders/.default"))
+    ///     .build()?;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn route(mut self, prefix: impl Into<String>, params: TokenParams) -> Self {
+        self.routes.push((prefix.into(), params));
+        self
+    }
+
+    /// The most tokens the layer keeps beside its own, for [routes](Self::route) and
+    /// [`TokenParams`] in requests' extensions: past it, the least recently used token that no
+    /// request is using is forgotten (and fetched again when next needed), so parameters taken
+    /// from request data cannot grow memory without bound. From 1 up; default
+    /// [`DEFAULT_MAX_CACHED_TOKENS`] (100).
+    ///
+    /// ```
+    /// # use tower_client_credentials::Config;
+    /// let config = Config::builder("https://auth.example.com/oauth/token", "gateway", "s3cret")
+    ///     .max_cached_tokens(20)
+    ///     .build()?;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn max_cached_tokens(mut self, max: usize) -> Self {
+        self.settings.max_cached_tokens = Some(max);
+        self
+    }
+
     /// The value of the `token` label on this layer's metrics (feature `metrics`): a short name
     /// for what the token is for, such as `orders-read`. Default: the scopes separated by
     /// spaces, else the audience, else the resources, else `default`; never a `param`, whose
@@ -718,6 +771,7 @@ impl ConfigBuilder {
             client_assertion_source,
             #[cfg(feature = "dpop")]
             dpop_key,
+            routes,
         } = self;
         let client_secret_source = secret_source(client_secret_source, &settings)?;
         let client_assertion_source =
@@ -858,6 +912,15 @@ impl ConfigBuilder {
         }
         let allowed_origins =
             settings.allowed_origin.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
+        let mut routes = routes
+            .into_iter()
+            .map(|(prefix, params)| Route::new(&prefix, params))
+            .collect::<Result<Vec<_>, _>>()?;
+        routes.sort_by_key(|route| std::cmp::Reverse(route.path_len()));
+        let max_cached_tokens = settings.max_cached_tokens.unwrap_or(DEFAULT_MAX_CACHED_TOKENS);
+        if max_cached_tokens == 0 {
+            return Err(ConfigError::new("max_cached_tokens", "must be at least 1"));
+        }
         let credential_files = CredentialFiles::new(
             &settings,
             certificate_from_files,
@@ -897,6 +960,8 @@ impl ConfigBuilder {
             request_timeout,
             invalidation_interval,
             allowed_origins,
+            routes: routes.into(),
+            max_cached_tokens,
             http_client,
             #[cfg(feature = "jwt")]
             client_key,
@@ -985,7 +1050,7 @@ fn check_client_id(id: &str, method: AuthMethod, form_encode: bool) -> Result<()
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-fn check_scope(scope: &str) -> Result<(), ConfigError> {
+pub(super) fn check_scope(scope: &str) -> Result<(), ConfigError> {
     let allowed = |b: u8| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b);
     if scope.bytes().all(allowed) {
         Ok(())
@@ -998,7 +1063,7 @@ fn check_scope(scope: &str) -> Result<(), ConfigError> {
 }
 
 /// RFC 8707 §2: an absolute URI without a fragment.
-fn check_resource(resource: &str) -> Result<(), ConfigError> {
+pub(super) fn check_resource(resource: &str) -> Result<(), ConfigError> {
     match Url::parse(resource) {
         Ok(url) if url.fragment().is_none() => Ok(()),
         Ok(_) => Err(ConfigError::new("resource", "must not contain a fragment")),
@@ -1017,7 +1082,7 @@ const RESERVED_PARAMS: [&str; 8] = [
     "client_assertion_type",
 ];
 
-fn check_param_name(name: &str) -> Result<(), ConfigError> {
+pub(super) fn check_param_name(name: &str) -> Result<(), ConfigError> {
     if name.is_empty() {
         return Err(ConfigError::new("param", "parameter names must not be empty"));
     }
@@ -1507,6 +1572,7 @@ mod tests {
             ("request_timeout", text("7"), vec![], |c| {
                 c.is_ok_and(|c| c.request_timeout == Duration::from_secs(7))
             }),
+            ("max_cached_tokens", text("7"), vec![], |c| c.is_ok_and(|c| c.max_cached_tokens == 7)),
             ("invalidation_interval", text("1s"), vec![], |c| {
                 c.is_ok_and(|c| c.invalidation_interval == Duration::from_secs(1))
             }),

@@ -34,7 +34,6 @@ impl Origin {
     }
 
     /// The origin of `uri`, if it has a scheme (http or https) and a host.
-    #[cfg(feature = "dpop")]
     pub(crate) fn of(uri: &Uri) -> Option<Self> {
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
         let default_port = match scheme.as_str() {

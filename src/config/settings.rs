@@ -71,6 +71,7 @@ use crate::error::ConfigError;
 /// | [`token_lifetime`](crate::ConfigBuilder::token_lifetime) | `token_lifetime` | `{P}_TOKEN_LIFETIME` | none: sets the two above |
 /// | [`request_timeout`](crate::ConfigBuilder::request_timeout) | `request_timeout` | `{P}_REQUEST_TIMEOUT` | 10 seconds |
 /// | [`invalidation_interval`](crate::ConfigBuilder::invalidation_interval) | `invalidation_interval` | `{P}_INVALIDATION_INTERVAL` | 5 seconds |
+/// | [`max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens) | `max_cached_tokens` | `{P}_MAX_CACHED_TOKENS` | 100 |
 /// | [`allowed_origin`](crate::ConfigBuilder::allowed_origin) | `allowed_origin` | `{P}_ALLOWED_ORIGIN` | none: every request |
 /// | [`danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http) | `danger_allow_plain_http` | `{P}_DANGER_ALLOW_PLAIN_HTTP` | `false` |
 /// | [`client_certificate_files`](crate::ConfigBuilder::client_certificate_files) (or a [`client_certificate`](crate::ConfigBuilder::client_certificate)) | `client_certificate_file`, `client_certificate_key_file` | `{P}_CLIENT_CERTIFICATE_FILE`, `{P}_CLIENT_CERTIFICATE_KEY_FILE` | none |
@@ -84,6 +85,7 @@ use crate::error::ConfigError;
 /// | `dpop_allow_bearer` (feature `dpop`) | `dpop_allow_bearer` | `{P}_DPOP_ALLOW_BEARER` | `false` |
 /// | [`http_client`](crate::ConfigBuilder::http_client) | cannot be text | cannot be text | this crate's own client |
 /// | `store` (feature `store`) | cannot be text | cannot be text | none |
+/// | [`route`](crate::ConfigBuilder::route) | cannot be text (a table of `TokenParams`) | cannot be text | none |
 /// | [`client_secret_source`](crate::ConfigBuilder::client_secret_source), [`client_assertion_source`](crate::ConfigBuilder::client_assertion_source) | cannot be text | cannot be text | none |
 ///
 /// `{P}` is the prefix given to [`Config::from_env`](crate::Config::from_env). Values are
@@ -208,6 +210,9 @@ pub struct Settings {
     /// See [`ConfigBuilder::request_timeout`](crate::ConfigBuilder::request_timeout).
     #[serde(default, deserialize_with = "duration")]
     pub request_timeout: Option<Duration>,
+    /// See [`ConfigBuilder::max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens).
+    #[serde(default, deserialize_with = "count")]
+    pub max_cached_tokens: Option<usize>,
     /// See [`ConfigBuilder::invalidation_interval`](crate::ConfigBuilder::invalidation_interval).
     #[serde(default, deserialize_with = "duration")]
     pub invalidation_interval: Option<Duration>,
@@ -301,6 +306,7 @@ impl Settings {
             max_lifetime: None,
             token_lifetime: None,
             request_timeout: None,
+            max_cached_tokens: None,
             invalidation_interval: None,
             allowed_origin: Vec::new(),
             danger_allow_plain_http: false,
@@ -597,6 +603,40 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 /// `true` or `false`, as a boolean or as text (as the environment has it).
+/// A count as a number, or as text (the environment has nothing else).
+fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    struct Visitor;
+
+    impl de::Visitor<'_> for Visitor {
+        type Value = Option<usize>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            usize::try_from(value).map(Some).map_err(|_| E::custom("too large"))
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            usize::try_from(value)
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Signed(value), &self))
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            let parsed = text.trim().parse();
+            parsed.map(Some).map_err(|_| E::custom(format_args!("`{text}`, not a whole number")))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    deserializer.deserialize_any(Visitor)
+}
+
 fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     struct Visitor;
 
@@ -728,6 +768,7 @@ impl Settings {
             client_assertion_source: None,
             #[cfg(feature = "dpop")]
             dpop_key: None,
+            routes: Vec::new(),
         }
     }
 }

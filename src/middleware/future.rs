@@ -100,8 +100,8 @@ where
         Self::waiting_for(token, cache, request, inner, Dpop(Some(proofs)))
     }
 
-    /// Answers with `error` (no proof could be made), sending nothing.
-    #[cfg(feature = "dpop")]
+    /// Answers with `error` (no proof could be made, the token parameters cannot be sent),
+    /// sending nothing.
     pub(crate) fn failed(
         error: crate::error::TokenError,
         cache: &Arc<TokenCache>,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use crate::cache::Stats;
-use crate::cache::TokenCache;
-use crate::config::Config;
+use crate::cache::TokenCaches;
+use crate::config::{Config, TokenParams};
 use crate::error::TokenError;
 use crate::middleware::service::ClientCredentials;
 use crate::middleware::Dpop;
@@ -40,14 +40,14 @@ use crate::token::AccessToken;
 /// ```
 #[derive(Clone)]
 pub struct ClientCredentialsLayer {
-    pub(super) cache: Arc<TokenCache>,
+    pub(super) caches: Arc<TokenCaches>,
     pub(super) dpop: Dpop,
 }
 
 impl ClientCredentialsLayer {
     /// Creates the layer and its (empty) token cache.
     pub fn new(config: Config) -> Self {
-        Self { cache: TokenCache::new(&config), dpop: Dpop::new(&config) }
+        Self { caches: Arc::new(TokenCaches::new(&config)), dpop: Dpop::new(&config) }
     }
 
     /// A usable token, for code outside a Tower stack: the cached one, or a new one if it has
@@ -58,7 +58,27 @@ impl ClientCredentialsLayer {
     /// The [`TokenError`] of the token request, or, while backing off after a failed one, that
     /// request's error at once.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
-        let entry = Arc::clone(&self.cache).get().await?;
+        let entry = Arc::clone(&self.caches.default).get().await?;
+        Ok(entry.token.clone())
+    }
+
+    /// As [`token`](Self::token), for the token that requests with `params` get (see
+    /// [`TokenParams`]): the layer's own if they come to the same token request.
+    ///
+    /// ```no_run
+    /// # use tower_client_credentials::{ClientCredentialsLayer, Config, TokenParams};
+    /// # async fn run(layer: ClientCredentialsLayer) -> Result<(), Box<dyn std::error::Error>> {
+    /// let graph = layer.token_for(&TokenParams::new().scope("https://graph.microsoft.com/.default")).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`token`](Self::token); a [`TokenParams`](crate::TokenErrorKind::TokenParams)
+    /// error for parameters that cannot be sent.
+    pub async fn token_for(&self, params: &TokenParams) -> Result<AccessToken, TokenError> {
+        params.check().map_err(TokenError::token_params)?;
+        let entry = self.caches.cache_for(params).get().await?;
         Ok(entry.token.clone())
     }
 
@@ -69,13 +89,28 @@ impl ClientCredentialsLayer {
     ///
     /// As for [`token`](Self::token).
     pub async fn warm_up(&self) -> Result<(), TokenError> {
-        Arc::clone(&self.cache).get().await.map(drop)
+        Arc::clone(&self.caches.default).get().await.map(drop)
     }
 
     /// A snapshot of the cache's counters: tokens fetched, failures, waits, stale serves, and
-    /// the current token's remaining lifetime.
+    /// the current token's remaining lifetime. For the layer's own token; see
+    /// [`stats_for`](Self::stats_for) for the others.
     pub fn stats(&self) -> Stats {
-        self.cache.stats()
+        self.caches.default.stats()
+    }
+
+    /// As [`stats`](Self::stats), for the token that requests with `params` get; `None` while
+    /// the layer keeps no such token (none was needed yet, or it was
+    /// [forgotten](crate::ConfigBuilder::max_cached_tokens)).
+    ///
+    /// ```
+    /// # use tower_client_credentials::{ClientCredentialsLayer, Config, TokenParams};
+    /// # let layer = ClientCredentialsLayer::new(Config::builder("https://a.example/t", "id", "s").build()?);
+    /// assert!(layer.stats_for(&TokenParams::new().audience("orders")).is_none());
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn stats_for(&self, params: &TokenParams) -> Option<Stats> {
+        self.caches.find(params).map(|cache| cache.stats())
     }
 }
 
@@ -83,15 +118,15 @@ impl<S> Layer<S> for ClientCredentialsLayer {
     type Service = ClientCredentials<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientCredentials::from_cache(inner, Arc::clone(&self.cache), self.dpop.clone())
+        ClientCredentials::from_caches(inner, Arc::clone(&self.caches), self.dpop.clone())
     }
 }
 
 impl fmt::Debug for ClientCredentialsLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentialsLayer")
-            .field("token_url", &self.cache.token_url())
-            .field("client_id", &self.cache.client_id())
+            .field("token_url", &self.caches.default.token_url())
+            .field("client_id", &self.caches.default.client_id())
             .finish_non_exhaustive()
     }
 }

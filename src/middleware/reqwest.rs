@@ -30,7 +30,7 @@ use http::{Extensions, Uri};
 use reqwest_middleware::{Middleware, Next};
 use tokio::time::Instant;
 
-use crate::cache::{SentToken, TokenCache};
+use crate::cache::{SentToken, TokenCache, TokenCaches};
 use crate::config::Config;
 use crate::middleware::layer::ClientCredentialsLayer;
 
@@ -93,7 +93,7 @@ use crate::middleware::layer::ClientCredentialsLayer;
 /// ```
 #[derive(Clone)]
 pub struct ClientCredentialsMiddleware {
-    cache: Arc<TokenCache>,
+    caches: Arc<TokenCaches>,
     #[cfg(feature = "dpop")]
     dpop: crate::middleware::Dpop,
 }
@@ -125,7 +125,7 @@ impl ClientCredentialsMiddleware {
     /// use [`ClientCredentialsLayer::reqwest_middleware`] instead.
     pub fn new(config: Config) -> Self {
         Self {
-            cache: TokenCache::new(&config),
+            caches: Arc::new(TokenCaches::new(&config)),
             #[cfg(feature = "dpop")]
             dpop: crate::middleware::Dpop::new(&config),
         }
@@ -137,18 +137,22 @@ impl ClientCredentialsMiddleware {
         if request.headers().contains_key(AUTHORIZATION) {
             return false;
         }
-        self.cache.allows(&uri_of(request))
+        self.caches.default.allows(&uri_of(request))
     }
 
     /// Puts the token on `request` (the cached one, or the one the token request brings), and
     /// with DPoP its proof.
-    async fn attach(&self, request: &mut Request) -> reqwest_middleware::Result<Attached> {
-        let (header, sent) = match self.cache.header(Instant::now()) {
+    async fn attach(
+        &self,
+        request: &mut Request,
+        cache: &Arc<TokenCache>,
+    ) -> reqwest_middleware::Result<Attached> {
+        let (header, sent) = match cache.header(Instant::now()) {
             Some(usable) => usable,
             None => {
-                let entry = Arc::clone(&self.cache).get().await;
+                let entry = Arc::clone(cache).get().await;
                 let entry = entry.map_err(reqwest_middleware::Error::middleware)?;
-                self.cache.outgoing(&entry)
+                cache.outgoing(&entry)
             }
         };
         #[cfg(feature = "dpop")]
@@ -204,7 +208,7 @@ impl ClientCredentialsLayer {
     /// ```
     pub fn reqwest_middleware(&self) -> ClientCredentialsMiddleware {
         ClientCredentialsMiddleware {
-            cache: Arc::clone(&self.cache),
+            caches: Arc::clone(&self.caches),
             #[cfg(feature = "dpop")]
             dpop: self.dpop.clone(),
         }
@@ -222,9 +226,15 @@ impl Middleware for ClientCredentialsMiddleware {
         if !self.takes_token(&request) {
             return next.run(request, extensions).await;
         }
+        // The token the request needs: by route, or a `TokenParams` given with
+        // `RequestBuilder::with_extension`.
+        let cache = self
+            .caches
+            .select(&uri_of(&request), extensions)
+            .map_err(reqwest_middleware::Error::middleware)?;
         // Before the token goes on: the copy to resend takes the token current then.
         let copy = request.try_clone();
-        let mut attached = self.attach(&mut request).await?;
+        let mut attached = self.attach(&mut request, &cache).await?;
         let response = next.clone().run(request, extensions).await?;
         // A DPoP nonce demanded is worth a resend and says nothing against the token; any
         // other `401` is, when it dropped the token (a new one is coming).
@@ -237,7 +247,7 @@ impl Middleware for ClientCredentialsMiddleware {
         // A stream cannot be sent again.
         let Some(mut request) = copy else { return Ok(response) };
         drop(response);
-        let mut attached = self.attach(&mut request).await?;
+        let mut attached = self.attach(&mut request, &cache).await?;
         let response = next.run(request, extensions).await?;
         if response.status() == StatusCode::UNAUTHORIZED && !attached.nonce_demanded(&response) {
             attached.sent.rejected();
@@ -249,8 +259,8 @@ impl Middleware for ClientCredentialsMiddleware {
 impl fmt::Debug for ClientCredentialsMiddleware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentialsMiddleware")
-            .field("token_url", &self.cache.token_url())
-            .field("client_id", &self.cache.client_id())
+            .field("token_url", &self.caches.default.token_url())
+            .field("client_id", &self.caches.default.client_id())
             .finish_non_exhaustive()
     }
 }

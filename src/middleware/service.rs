@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::cache::TokenCache;
+use crate::cache::TokenCaches;
 use crate::config::Config;
 use crate::middleware::future::ResponseFuture;
 use crate::middleware::layer::ClientCredentialsLayer;
@@ -29,7 +29,7 @@ use crate::BoxError;
 /// holding `&mut self`).
 pub struct ClientCredentials<S> {
     inner: S,
-    cache: Arc<TokenCache>,
+    caches: Arc<TokenCaches>,
     dpop: Dpop,
 }
 
@@ -37,11 +37,11 @@ impl<S> ClientCredentials<S> {
     /// Wraps `inner` with a token cache of its own. To share one cache between services, make
     /// them from one [`ClientCredentialsLayer`] instead.
     pub fn new(inner: S, config: Config) -> Self {
-        Self::from_cache(inner, TokenCache::new(&config), Dpop::new(&config))
+        Self::from_caches(inner, Arc::new(TokenCaches::new(&config)), Dpop::new(&config))
     }
 
-    pub(crate) fn from_cache(inner: S, cache: Arc<TokenCache>, dpop: Dpop) -> Self {
-        Self { inner, cache, dpop }
+    pub(crate) fn from_caches(inner: S, caches: Arc<TokenCaches>, dpop: Dpop) -> Self {
+        Self { inner, caches, dpop }
     }
 
     /// A layer that wraps services with this middleware; the same as
@@ -83,15 +83,27 @@ where
     ///
     /// When a token request must be started outside a Tokio runtime.
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if !self.cache.allows(request.uri()) {
+        let mut cache = &self.caches.default;
+        if !cache.allows(request.uri()) {
             return ResponseFuture::calling(self.inner.call(request), None);
+        }
+        // Another token than the layer's, by route or by the request's `TokenParams`.
+        let selected;
+        if self.caches.may_differ(request.extensions()) {
+            selected = match self.caches.select(request.uri(), request.extensions()) {
+                Ok(selected) => selected,
+                Err(error) => {
+                    return ResponseFuture::failed(error, cache, request, self.inner.clone())
+                }
+            };
+            cache = &selected;
         }
         // With DPoP, each request also needs a proof of its own (`middleware/dpop.rs`).
         #[cfg(feature = "dpop")]
         if let Some(proofs) = &self.dpop.0 {
-            return crate::middleware::dpop::call(&mut self.inner, &self.cache, proofs, request);
+            return crate::middleware::dpop::call(&mut self.inner, cache, proofs, request);
         }
-        if let Some((header, sent)) = self.cache.header(Instant::now()) {
+        if let Some((header, sent)) = cache.header(Instant::now()) {
             // Append, and in the rare case that the caller brought their own, take ours off
             // again: one lookup of `Authorization` on the path every request takes, not two.
             let sent = if request.headers_mut().append(AUTHORIZATION, header) {
@@ -110,7 +122,7 @@ where
         // See https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::waiting(&self.cache, request, inner)
+        ResponseFuture::waiting(cache, request, inner)
     }
 }
 
@@ -128,7 +140,11 @@ fn take_ours_off(headers: &mut HeaderMap) {
 
 impl<S: Clone> Clone for ClientCredentials<S> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), cache: Arc::clone(&self.cache), dpop: self.dpop.clone() }
+        Self {
+            inner: self.inner.clone(),
+            caches: Arc::clone(&self.caches),
+            dpop: self.dpop.clone(),
+        }
     }
 }
 
@@ -136,8 +152,8 @@ impl<S: fmt::Debug> fmt::Debug for ClientCredentials<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentials")
             .field("inner", &self.inner)
-            .field("token_url", &self.cache.token_url())
-            .field("client_id", &self.cache.client_id())
+            .field("token_url", &self.caches.default.token_url())
+            .field("client_id", &self.caches.default.client_id())
             .finish()
     }
 }

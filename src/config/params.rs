@@ -1,0 +1,227 @@
+//! [`TokenParams`]: which token a request needs when it is not the layer's default, and the
+//! routes that choose them by origin and path.
+//!
+//! One client id often needs several tokens: a Microsoft Entra v2 token is for one resource,
+//! an Auth0 or Okta token for one audience. A request says which token it needs with a
+//! `TokenParams` in its extensions, or the layer's routes choose one by the request's URI;
+//! each distinct set is a token of its own, with its own cache entry (`cache/tokens.rs`).
+
+use std::fmt;
+
+use http::Uri;
+
+use super::origin::Origin;
+use super::{check_param_name, check_resource, check_scope, Config};
+use crate::error::ConfigError;
+
+/// The token parameters of one request, overriding the layer's: insert it into the request's
+/// extensions, or give it to a [route](crate::ConfigBuilder::route).
+///
+/// Each parameter that is set replaces the layer's value of that parameter; those not set
+/// keep the layer's. Requests whose parameters come to the same token request (the same
+/// scopes in any order, audience, resources and extra parameters) share one token.
+///
+/// # Example
+///
+/// ```
+/// use tower_client_credentials::TokenParams;
+///
+/// let mut request = http::Request::get("https://graph.microsoft.com/v1.0/users")
+///     .body(String::new())
+///     .unwrap();
+/// // This request needs a token for Microsoft Graph, whatever the layer's default scope.
+/// request.extensions_mut().insert(TokenParams::new().scope("https://graph.microsoft.com/.default"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct TokenParams {
+    scope: Option<Vec<String>>,
+    audience: Option<String>,
+    resource: Option<Vec<String>>,
+    param: Option<Vec<(String, String)>>,
+}
+
+impl TokenParams {
+    /// No parameter set: the layer's own.
+    ///
+    /// ```
+    /// # use tower_client_credentials::TokenParams;
+    /// assert_eq!(TokenParams::new(), TokenParams::default());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Scopes to request instead of the layer's: one, or several separated by spaces. May be
+    /// called more than once.
+    ///
+    /// ```
+    /// # use tower_client_credentials::TokenParams;
+    /// let params = TokenParams::new().scope("orders:read orders:write");
+    /// assert_eq!(params, TokenParams::new().scope("orders:write").scope("orders:read"));
+    /// ```
+    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+        let scopes = self.scope.get_or_insert_with(Vec::new);
+        scopes.extend(scope.as_ref().split_whitespace().map(str::to_owned));
+        scopes.sort();
+        scopes.dedup();
+        self
+    }
+
+    /// The `audience` to request instead of the layer's (Auth0, Okta).
+    ///
+    /// ```
+    /// # use tower_client_credentials::TokenParams;
+    /// let params = TokenParams::new().audience("https://orders.example.com");
+    /// ```
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// A `resource` (RFC 8707) to request instead of the layer's; may be called more than
+    /// once.
+    ///
+    /// ```
+    /// # use tower_client_credentials::TokenParams;
+    /// let params = TokenParams::new().resource("https://orders.example.com/");
+    /// ```
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        let resources = self.resource.get_or_insert_with(Vec::new);
+        resources.push(resource.into());
+        resources.sort();
+        resources.dedup();
+        self
+    }
+
+    /// An extra form parameter; the parameters given here replace all of the layer's. May be
+    /// called more than once. Its value is never shown in `Debug`.
+    ///
+    /// ```
+    /// # use tower_client_credentials::TokenParams;
+    /// let params = TokenParams::new().param("tenant", "acme");
+    /// ```
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let params = self.param.get_or_insert_with(Vec::new);
+        params.push((name.into(), value.into()));
+        params.sort();
+        params.dedup();
+        self
+    }
+
+    /// Whether they could go into a token request, as `build()` checks the layer's own.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        self.scope.iter().flatten().try_for_each(|scope| check_scope(scope))?;
+        if self.audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            return Err(ConfigError::new("audience", "must not be empty"));
+        }
+        self.resource.iter().flatten().try_for_each(|resource| check_resource(resource))?;
+        self.param.iter().flatten().try_for_each(|(name, _)| check_param_name(name))
+    }
+
+    /// The token request that `config` makes with these parameters.
+    pub(crate) fn key(&self, config: &Config) -> TokenKey {
+        let sorted = |list: &[String]| {
+            let mut list = list.to_vec();
+            list.sort();
+            list.dedup();
+            list
+        };
+        let mut params = self.param.clone().unwrap_or_else(|| config.params.clone());
+        params.sort();
+        params.dedup();
+        TokenKey {
+            scope: self.scope.clone().unwrap_or_else(|| sorted(&config.scopes)),
+            audience: self.audience.clone().or_else(|| config.audience.clone()),
+            resource: self.resource.clone().unwrap_or_else(|| sorted(&config.resources)),
+            param: params,
+        }
+    }
+
+    /// `config` with these parameters, for the cache entry of their token.
+    pub(crate) fn apply(&self, config: &Config) -> Config {
+        let mut config = config.clone();
+        if let Some(scope) = &self.scope {
+            config.scopes.clone_from(scope);
+        }
+        if let Some(audience) = &self.audience {
+            config.audience = Some(audience.clone());
+        }
+        if let Some(resource) = &self.resource {
+            config.resources.clone_from(resource);
+        }
+        if let Some(param) = &self.param {
+            config.params.clone_from(param);
+        }
+        // The layer's label names the layer's token; this one is named by its parameters.
+        #[cfg(feature = "metrics")]
+        {
+            config.metrics_label = None;
+        }
+        config
+    }
+}
+
+impl fmt::Debug for TokenParams {
+    /// Shows the names of extra parameters, never their values: they may be credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.param.as_ref().map(|p| p.iter().map(|(n, _)| n).collect::<Vec<_>>());
+        f.debug_struct("TokenParams")
+            .field("scope", &self.scope)
+            .field("audience", &self.audience)
+            .field("resource", &self.resource)
+            .field("param", &names)
+            .finish()
+    }
+}
+
+/// What one token request asks for, in a canonical order: requests with equal keys share a
+/// token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TokenKey {
+    scope: Vec<String>,
+    audience: Option<String>,
+    resource: Vec<String>,
+    param: Vec<(String, String)>,
+}
+
+/// Requests for `origin` whose path starts with `path` take `params`.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    origin: Origin,
+    path: String,
+    pub(crate) params: TokenParams,
+}
+
+impl Route {
+    /// A route for `prefix`: an origin (`https://graph.microsoft.com`), or an origin and a path
+    /// (`https://api.example.com/orders`).
+    pub(crate) fn new(prefix: &str, params: TokenParams) -> Result<Self, ConfigError> {
+        let field = |reason: String| ConfigError::new("route", reason);
+        let uri: Uri = prefix.parse().map_err(|e| field(format!("`{prefix}`: {e}")))?;
+        let origin = Origin::of(&uri)
+            .ok_or_else(|| field(format!("`{prefix}` needs a scheme and a host")))?;
+        if uri.query().is_some() {
+            return Err(field(format!("`{prefix}`: a route is an origin and a path, no query")));
+        }
+        params.check().map_err(|e| field(format!("`{prefix}`: {e}")))?;
+        let path = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self { origin, path, params })
+    }
+
+    /// How specific the route is: of two that match, the longer path wins.
+    pub(crate) fn path_len(&self) -> usize {
+        self.path.len()
+    }
+
+    /// Whether `uri` is for this route: its origin, and its path in this route's, a whole
+    /// segment at a time (`/orders` takes `/orders/7`, not `/orders-archive`).
+    pub(crate) fn matches(&self, uri: &Uri) -> bool {
+        if !self.origin.matches(uri) {
+            return false;
+        }
+        match uri.path().strip_prefix(self.path.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/'),
+            None => false,
+        }
+    }
+}
