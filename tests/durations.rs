@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use common::memory_store::MemoryStore;
 use common::{api_client, get, ApiServer, Reply, TokenServer};
 use proptest::prelude::*;
-use tokio::time::{advance, Instant};
-use tower_client_credentials::store::{StoreFuture, TokenStore};
+use tokio::time::advance;
 use tower_client_credentials::{ClientCredentialsLayer, ConfigBuilder, TokenErrorKind};
 
 /// Zero, the extremes, and everything between.
@@ -61,59 +59,6 @@ fn configure(builder: ConfigBuilder, d: &Durations) -> ConfigBuilder {
         builder.store(MemoryStore::default())
     } else {
         builder
-    }
-}
-
-/// A store of the user's kind, in memory, honouring time to live on Tokio's clock.
-#[derive(Debug, Default)]
-struct MemoryStore(Mutex<HashMap<String, (Vec<u8>, Instant)>>);
-
-impl MemoryStore {
-    fn live(&self, key: &str) -> Option<Vec<u8>> {
-        let map = self.0.lock().unwrap();
-        map.get(key).filter(|(_, until)| Instant::now() < *until).map(|(v, _)| v.clone())
-    }
-
-    fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        let until = Instant::now().checked_add(ttl).unwrap_or_else(far_future);
-        self.0.lock().unwrap().insert(key.to_owned(), (value, until));
-    }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
-}
-
-impl TokenStore for MemoryStore {
-    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move { Ok(self.live(key)) })
-    }
-    fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> StoreFuture<'a, ()> {
-        self.put(key, value, ttl);
-        Box::pin(async { Ok(()) })
-    }
-    fn try_lock<'a>(
-        &'a self,
-        key: &'a str,
-        owner: &'a str,
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let free = self.live(key).is_none();
-            if free {
-                self.put(key, owner.as_bytes().to_vec(), ttl);
-            }
-            Ok(free)
-        })
-    }
-    fn remove_if_equal<'a>(&'a self, key: &'a str, value: &'a [u8]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut map = self.0.lock().unwrap();
-            if map.get(key).is_some_and(|(v, _)| v == value) {
-                map.remove(key);
-            }
-            Ok(())
-        })
     }
 }
 

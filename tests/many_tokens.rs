@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{api_client, get, get_with, ApiServer, Reply, TokenServer};
+use common::{api_client, get, get_with, ApiServer, HttpClient, Reply, TokenServer};
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use tower_client_credentials::{
-    ClientCredentialsLayer, ConfigBuilder, TokenErrorKind, TokenParams,
+    ClientCredentials, ClientCredentialsLayer, ConfigBuilder, TokenErrorKind, TokenParams,
 };
 
 /// A token endpoint whose `n`th token is `<audience or scope>-<n>`, valid for an hour.
@@ -49,6 +49,18 @@ fn asked(tokens: &TokenServer) -> Vec<String> {
         r.param("audience").or(r.param("scope")).unwrap_or("default").to_owned()
     };
     tokens.received().iter().map(what).collect()
+}
+
+/// A GET of `url` whose token is for `audience`; the `Authorization` the API echoed.
+fn send_for(
+    client: &ClientCredentials<HttpClient>,
+    url: &str,
+    audience: &'static str,
+) -> impl std::future::Future<Output = String> {
+    let mut request = http::Request::get(url).body(Empty::<Bytes>::new()).unwrap();
+    request.extensions_mut().insert(TokenParams::new().audience(audience));
+    let client = client.clone();
+    async move { get_with(&client, request).await.unwrap().1 }
 }
 
 fn with_routes(tokens: &TokenServer, orders: &ApiServer, billing: &ApiServer) -> ConfigBuilder {
@@ -157,12 +169,7 @@ async fn past_the_cap_the_least_recently_used_token_is_forgotten_and_fetched_aga
     let api = ApiServer::start().await;
     let layer = ClientCredentialsLayer::new(tokens.config().max_cached_tokens(2).build().unwrap());
     let client = api_client(&layer);
-    let send = |audience: &'static str| {
-        let mut request = http::Request::get(&api.url).body(Empty::<Bytes>::new()).unwrap();
-        request.extensions_mut().insert(TokenParams::new().audience(audience));
-        let client = client.clone();
-        async move { get_with(&client, request).await.unwrap().1 }
-    };
+    let send = |audience| send_for(&client, &api.url, audience);
     let a = TokenParams::new().audience("a");
     let b = TokenParams::new().audience("b");
 
@@ -220,4 +227,54 @@ async fn token_params_that_cannot_be_sent_fail_the_request_and_routes_fail_the_b
     assert_eq!(route("https://a.example?x=1", TokenParams::new()), "route");
     assert_eq!(route("https://a.example", TokenParams::new().scope("a\"b")), "route");
     assert_eq!(field(tokens.config().max_cached_tokens(0)), "max_cached_tokens");
+    assert_eq!(route("https://user:pw@a.example", TokenParams::new()), "route");
+    let outside = tokens
+        .config()
+        .allowed_origin("https://a.example")
+        .route("https://b.example", TokenParams::new().audience("b"));
+    assert_eq!(field(outside), "route", "a route that could never be taken");
+
+    // A request that brings its own `Authorization` goes as it is, whatever its parameters.
+    let mut request = http::Request::get(&api.url)
+        .header("authorization", "Bearer mine")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    request.extensions_mut().insert(TokenParams::new().param("client_secret", "x"));
+    assert_eq!(get_with(&client, request).await.unwrap(), (200, "Bearer mine".into()));
+    assert_eq!(tokens.count(), 0);
+}
+
+#[tokio::test]
+async fn a_token_that_requests_are_waiting_for_is_not_forgotten_and_routes_are_never() {
+    let tokens = naming_token_server().await;
+    let api = ApiServer::start().await;
+    let config = tokens
+        .config()
+        .max_cached_tokens(1)
+        .route(origin(&api.url), TokenParams::new().audience("routed"))
+        .build()
+        .unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+    let client = api_client(&layer);
+    let send = |audience| send_for(&client, &api.url, audience);
+
+    assert_eq!(get(&client, &api.url).await.unwrap().1, "Bearer routed-1");
+    // `a` waits for its token while `b` comes: the cap is 1, but `a` is in use.
+    tokens.hold();
+    let waiting = tokio::spawn(send("a"));
+    tokens.wait_for_count(2).await;
+    let b = tokio::spawn(send("b"));
+    tokens.wait_for_count(3).await;
+    tokens.release();
+    assert_eq!(waiting.await.unwrap(), "Bearer a-2");
+    assert_eq!(b.await.unwrap(), "Bearer b-3");
+    // Both were kept: `a` is still there, with no new token request.
+    assert_eq!(send("a").await, "Bearer a-2");
+    // Once idle, the next new token brings the map back under the cap.
+    assert_eq!(send("c").await, "Bearer c-4");
+    assert!(layer.stats_for(&TokenParams::new().audience("a")).is_none());
+    assert!(layer.stats_for(&TokenParams::new().audience("b")).is_none());
+    // The route's token was never at risk.
+    assert_eq!(get(&client, &api.url).await.unwrap().1, "Bearer routed-1");
+    assert_eq!(tokens.count(), 4);
 }

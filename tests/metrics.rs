@@ -217,81 +217,12 @@ async fn a_token_endpoint_that_does_not_answer_is_transient_without_a_status() {
 
 #[cfg(feature = "store")]
 mod store {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use tokio::time::Instant;
-    use tower_client_credentials::store::{StoreFuture, TokenStore};
-
     use super::*;
+    use crate::common::memory_store::MemoryStore;
 
     const STORE_HITS: &str = "oauth.client.store.hits";
     const STORE_MISSES: &str = "oauth.client.store.misses";
     const STORE_FAILURES: &str = "oauth.client.store.failures";
-
-    /// Values and when they expire, by key.
-    type Entries = HashMap<String, (Vec<u8>, Instant)>;
-
-    /// A store in memory that replicas share, with expiry on Tokio's clock; or, `failing`, one
-    /// whose every operation fails.
-    #[derive(Debug, Clone, Default)]
-    struct MemoryStore {
-        map: Arc<Mutex<Entries>>,
-        failing: bool,
-    }
-
-    impl MemoryStore {
-        fn live(&self, key: &str) -> Option<Vec<u8>> {
-            let map = self.map.lock().unwrap();
-            map.get(key).filter(|(_, until)| Instant::now() < *until).map(|(v, _)| v.clone())
-        }
-
-        fn check(&self) -> Result<(), tower_client_credentials::BoxError> {
-            if self.failing {
-                return Err("the store is down".into());
-            }
-            Ok(())
-        }
-    }
-
-    impl TokenStore for MemoryStore {
-        fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-            Box::pin(async move { self.check().map(|()| self.live(key)) })
-        }
-        fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Duration) -> StoreFuture<'a, ()> {
-            Box::pin(async move {
-                self.check()?;
-                self.map.lock().unwrap().insert(key.to_owned(), (value, Instant::now() + ttl));
-                Ok(())
-            })
-        }
-        fn try_lock<'a>(
-            &'a self,
-            key: &'a str,
-            owner: &'a str,
-            ttl: Duration,
-        ) -> StoreFuture<'a, bool> {
-            Box::pin(async move {
-                self.check()?;
-                let free = self.live(key).is_none();
-                if free {
-                    let until = Instant::now() + ttl;
-                    self.map.lock().unwrap().insert(key.to_owned(), (owner.into(), until));
-                }
-                Ok(free)
-            })
-        }
-        fn remove_if_equal<'a>(&'a self, key: &'a str, value: &'a [u8]) -> StoreFuture<'a, ()> {
-            Box::pin(async move {
-                self.check()?;
-                let mut map = self.map.lock().unwrap();
-                if map.get(key).is_some_and(|(v, _)| v == value) {
-                    map.remove(key);
-                }
-                Ok(())
-            })
-        }
-    }
 
     #[tokio::test(start_paused = true)]
     async fn a_shared_token_is_a_miss_for_the_replica_that_asks_and_a_hit_for_the_other() {
@@ -325,7 +256,7 @@ mod store {
         let _local = metrics::set_default_local_recorder(&recorder);
 
         let tokens = TokenServer::start().await;
-        let store = MemoryStore { failing: true, ..MemoryStore::default() };
+        let store = MemoryStore::failing();
         let config = tokens.config().metrics_label("orders").store(store);
         let layer = ClientCredentialsLayer::new(config.build().unwrap());
         assert_eq!(layer.token().await.unwrap().secret(), "token-1");

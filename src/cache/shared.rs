@@ -242,6 +242,8 @@ fn millis(duration: Duration) -> u64 {
 fn key_name(config: &Config) -> String {
     let mut scopes = config.scopes.clone();
     scopes.sort();
+    let mut resources = config.resources.clone();
+    resources.sort();
     let mut params = config.params.clone();
     params.sort();
     #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
@@ -251,7 +253,7 @@ fn key_name(config: &Config) -> String {
         "auth_method": format!("{:?}", config.auth_method),
         "scopes": scopes,
         "audience": config.audience,
-        "resources": config.resources,
+        "resources": resources,
         "params": params,
     });
     // A DPoP-bound token is of use only with its key: replicas with another key (or none)

@@ -1,16 +1,19 @@
 //! [`TokenCaches`]: the tokens of one layer, one [`TokenCache`] per distinct token request.
 //!
 //! The layer's own token (its configured scopes, audience, resources and parameters) has its
-//! cache at hand, and a request that names no other token never looks anything up. A request
-//! whose [`TokenParams`] (in its extensions, or from a route matching its URI) come to another
-//! token request gets that request's cache, made on first use: each with its own single
-//! flight, lifecycle, backoff, `401` invalidation, stats and store key, because each is a
-//! whole `TokenCache` made from the layer's `Config` with those parameters.
+//! cache at hand, and a request that names no other token never looks anything up. So does
+//! each route's token: its cache is made with the layer and kept as long as the layer, so that
+//! a route costs a prefix comparison and no lookup. A request whose [`TokenParams`] (in its
+//! extensions) come to another token request gets that request's cache from a map, made on
+//! first use. Each is a whole `TokenCache` made from the layer's `Config` with those
+//! parameters: its own single flight, lifecycle, backoff, `401` invalidation, stats, metrics
+//! label and store key.
 //!
-//! The caches are bounded by `max_cached_tokens`: past it, the least recently used cache that
-//! no request holds (a waiting caller, a request in flight with its token) is forgotten, else
-//! the least recently used one. Forgetting drops the map's reference; once the last request
-//! that holds it is done, the cache is dropped and its token task, if any, aborted.
+//! The map is bounded by `max_cached_tokens`: past it, the least recently used cache that no
+//! request holds (a waiting caller, a request in flight with its token) is forgotten. One that
+//! requests hold is never forgotten: that would free nothing while they run and would give
+//! the next request a second flight for the same token. A forgotten cache is dropped, and its
+//! token task aborted, with its last reference.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,11 +24,14 @@ use crate::cache::TokenCache;
 use crate::config::{Config, TokenKey, TokenParams};
 use crate::error::TokenError;
 
-/// The caches of one layer: its own, and one per other token that its requests needed.
+/// The caches of one layer: its own, its routes', and one per other token that its requests
+/// needed.
 pub(crate) struct TokenCaches {
     /// The layer's own token.
     pub(crate) default: Arc<TokenCache>,
     default_key: TokenKey,
+    /// The token of each of `config.routes`, in the same order, with its key.
+    routes: Vec<(TokenKey, Arc<TokenCache>)>,
     config: Config,
     others: Mutex<Others>,
 }
@@ -44,19 +50,32 @@ struct Used {
 
 impl TokenCaches {
     pub(crate) fn new(config: &Config) -> Self {
-        Self {
-            default: TokenCache::new(config),
-            default_key: TokenParams::new().key(config),
-            config: config.clone(),
-            others: Mutex::default(),
-        }
+        let default = TokenCache::new(config);
+        let default_key = TokenParams::new().key(config);
+        // Routes that come to the same token share its cache, the layer's own included.
+        let mut made: Vec<(TokenKey, Arc<TokenCache>)> =
+            vec![(default_key.clone(), default.clone())];
+        let routes = config
+            .routes
+            .iter()
+            .map(|route| {
+                let key = route.params.key(config);
+                if let Some(shared) = made.iter().find(|(made, _)| *made == key) {
+                    return shared.clone();
+                }
+                let cache = TokenCache::new(&route.params.apply(config));
+                made.push((key.clone(), Arc::clone(&cache)));
+                (key, cache)
+            })
+            .collect();
+        Self { default, default_key, routes, config: config.clone(), others: Mutex::default() }
     }
 
     /// Whether a request with these extensions might need another token than the layer's:
     /// the layer has routes, or the request brings its own parameters. The fresh path asks
     /// this and nothing more.
     pub(crate) fn may_differ(&self, extensions: &Extensions) -> bool {
-        !self.config.routes.is_empty() || extensions.get::<TokenParams>().is_some()
+        !self.routes.is_empty() || extensions.get::<TokenParams>().is_some()
     }
 
     /// The cache of the token that a request for `uri` with `extensions` needs.
@@ -70,24 +89,19 @@ impl TokenCaches {
         uri: &Uri,
         extensions: &Extensions,
     ) -> Result<Arc<TokenCache>, TokenError> {
-        let params = match extensions.get::<TokenParams>() {
-            Some(params) => {
-                params.check().map_err(TokenError::token_params)?;
-                params
-            }
-            None => match self.config.routes.iter().find(|route| route.matches(uri)) {
-                Some(route) => &route.params,
-                None => return Ok(Arc::clone(&self.default)),
-            },
-        };
-        Ok(self.cache_for(params))
+        if let Some(params) = extensions.get::<TokenParams>() {
+            params.check().map_err(TokenError::token_params)?;
+            return Ok(self.cache_for(params));
+        }
+        let route = self.config.routes.iter().position(|route| route.matches(uri));
+        Ok(Arc::clone(route.map_or(&self.default, |at| &self.routes[at].1)))
     }
 
     /// The cache of the token these parameters ask for, made if there is none.
     pub(crate) fn cache_for(&self, params: &TokenParams) -> Arc<TokenCache> {
         let key = params.key(&self.config);
-        if key == self.default_key {
-            return Arc::clone(&self.default);
+        if let Some(cache) = self.kept(&key) {
+            return cache;
         }
         // Nothing under the lock panics but making a cache, which does not either; a poisoned
         // map is used as it is, each entry being whole.
@@ -98,9 +112,7 @@ impl TokenCaches {
             used.last = now;
             return Arc::clone(&used.cache);
         }
-        if others.caches.len() >= self.config.max_cached_tokens {
-            others.forget_one();
-        }
+        while others.caches.len() >= self.config.max_cached_tokens && others.forget_one() {}
         let cache = TokenCache::new(&params.apply(&self.config));
         others.caches.insert(key, Used { cache: Arc::clone(&cache), last: now });
         cache
@@ -109,27 +121,29 @@ impl TokenCaches {
     /// The cache of the token these parameters ask for, if there is one.
     pub(crate) fn find(&self, params: &TokenParams) -> Option<Arc<TokenCache>> {
         let key = params.key(&self.config);
-        if key == self.default_key {
-            return Some(Arc::clone(&self.default));
+        if let Some(cache) = self.kept(&key) {
+            return Some(cache);
         }
         let others = self.others.lock().unwrap_or_else(PoisonError::into_inner);
         others.caches.get(&key).map(|used| Arc::clone(&used.cache))
     }
+
+    /// The layer's own cache or a route's, if `key` is theirs: kept for the layer's life.
+    fn kept(&self, key: &TokenKey) -> Option<Arc<TokenCache>> {
+        if *key == self.default_key {
+            return Some(Arc::clone(&self.default));
+        }
+        let route = self.routes.iter().find(|(route, _)| route == key);
+        route.map(|(_, cache)| Arc::clone(cache))
+    }
 }
 
 impl Others {
-    /// Forgets the least recently used cache that nothing else holds, else the least recently
-    /// used.
-    fn forget_one(&mut self) {
-        let idle = |used: &&Used| Arc::strong_count(&used.cache) == 1;
-        let oldest = |candidates: Vec<(&TokenKey, &Used)>| {
-            candidates.into_iter().min_by_key(|(_, used)| used.last).map(|(key, _)| key.clone())
-        };
-        let all: Vec<_> = self.caches.iter().collect();
-        let chosen = oldest(all.iter().copied().filter(|(_, used)| idle(used)).collect())
-            .or_else(|| oldest(all));
-        if let Some(key) = chosen {
-            self.caches.remove(&key);
-        }
+    /// Forgets the least recently used cache that nothing else holds; `false` if every one is
+    /// in use.
+    fn forget_one(&mut self) -> bool {
+        let idle = self.caches.iter().filter(|(_, used)| Arc::strong_count(&used.cache) == 1);
+        let oldest = idle.min_by_key(|(_, used)| used.last).map(|(key, _)| key.clone());
+        oldest.is_some_and(|key| self.caches.remove(&key).is_some())
     }
 }

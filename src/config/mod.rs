@@ -293,7 +293,8 @@ impl fmt::Debug for Config {
             .field("scopes", &self.scopes)
             .field("audience", &self.audience)
             .field("resources", &self.resources)
-            .field("params", &self.params)
+            // Values of extra parameters may be credentials: their names only.
+            .field("params", &self.params.iter().map(|(name, _)| name).collect::<Vec<_>>())
             .field("auth_method", &self.auth_method)
             .field("refresh_ahead", &self.refresh_ahead)
             .field("expiry_margin", &self.expiry_margin)
@@ -646,8 +647,9 @@ impl ConfigBuilder {
     /// of two that match, the longer path wins. A [`TokenParams`] in a request's extensions
     /// wins over every route. May be called more than once. Default: none, one token for
     /// every request. Not a setting of files or the environment (a table of its own): give it
-    /// to the builder of [`Settings::into_builder`]. A prefix that is not an origin, or
-    /// parameters that could not be sent, are a `build()` error naming `route`.
+    /// to the builder of [`Settings::into_builder`]. A prefix that is not an origin (or
+    /// holds a user name), one outside a non-empty [`allowed_origin`](Self::allowed_origin)
+    /// list, or parameters that could not be sent, are a `build()` error naming `route`.
     ///
     /// ```
     /// use tower_client_credentials::{Config, TokenParams};
@@ -663,11 +665,12 @@ impl ConfigBuilder {
         self
     }
 
-    /// The most tokens the layer keeps beside its own, for [routes](Self::route) and
-    /// [`TokenParams`] in requests' extensions: past it, the least recently used token that no
-    /// request is using is forgotten (and fetched again when next needed), so parameters taken
-    /// from request data cannot grow memory without bound. From 1 up; default
-    /// [`DEFAULT_MAX_CACHED_TOKENS`] (100).
+    /// The most tokens the layer keeps for [`TokenParams`] in requests' extensions: past it,
+    /// the least recently used ones that no request is using are forgotten (and fetched again
+    /// when next needed), so parameters taken from request data cannot grow memory without
+    /// bound. A token that requests are using is kept until they are done. The layer's own
+    /// token and its [routes](Self::route)' are kept for the layer's life and do not count.
+    /// From 1 up; default [`DEFAULT_MAX_CACHED_TOKENS`] (100).
     ///
     /// ```
     /// # use tower_client_credentials::Config;
@@ -910,12 +913,21 @@ impl ConfigBuilder {
                  drive a token request per rejection",
             ));
         }
-        let allowed_origins =
+        let allowed_origins: Vec<Origin> =
             settings.allowed_origin.iter().map(|o| Origin::parse(o)).collect::<Result<_, _>>()?;
         let mut routes = routes
             .into_iter()
             .map(|(prefix, params)| Route::new(&prefix, params))
             .collect::<Result<Vec<_>, _>>()?;
+        // A route for an origin that never gets a token would never be taken.
+        if !allowed_origins.is_empty()
+            && routes.iter().any(|r| !allowed_origins.contains(r.origin()))
+        {
+            return Err(ConfigError::new(
+                "route",
+                "is for an origin that `allowed_origin` does not list: it would never get a token",
+            ));
+        }
         routes.sort_by_key(|route| std::cmp::Reverse(route.path_len()));
         let max_cached_tokens = settings.max_cached_tokens.unwrap_or(DEFAULT_MAX_CACHED_TOKENS);
         if max_cached_tokens == 0 {
@@ -1374,6 +1386,17 @@ mod tests {
         };
         assert_eq!(field_of(mtls().build()), "store_encryption_key");
         mtls().store_encryption_key([7; 32]).build().unwrap();
+
+        // A secret that rotates gives the replicas nothing stable either.
+        let files = TempFiles::new("store-rotating-secret");
+        let secret = files.write("secret", "s3cret");
+        let rotating = || {
+            Config::builder_without_secret("https://a.example/t", "client")
+                .client_secret_file(&secret)
+                .store(NoStore)
+        };
+        assert_eq!(field_of(rotating().build()), "store_encryption_key");
+        rotating().store_encryption_key([7; 32]).build().unwrap();
     }
 
     proptest::proptest! {

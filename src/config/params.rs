@@ -152,12 +152,28 @@ impl TokenParams {
         if let Some(param) = &self.param {
             config.params.clone_from(param);
         }
-        // The layer's label names the layer's token; this one is named by its parameters.
+        // The layer's label names the layer's token; this one is named by what it changes.
         #[cfg(feature = "metrics")]
         {
-            config.metrics_label = None;
+            config.metrics_label = Some(self.label());
         }
         config
+    }
+
+    /// A short name for the token, from what these parameters set: the scopes, else the
+    /// audience, else the resources, else the names (never the values) of the parameters.
+    #[cfg(feature = "metrics")]
+    fn label(&self) -> String {
+        match (&self.scope, &self.audience, &self.resource) {
+            (Some(scope), _, _) => scope.join(" "),
+            (None, Some(audience), _) => audience.clone(),
+            (None, None, Some(resource)) => resource.join(" "),
+            (None, None, None) => {
+                let names: Vec<&str> =
+                    self.param.iter().flatten().map(|(name, _)| name.as_str()).collect();
+                format!("param {}", names.join(" "))
+            }
+        }
     }
 }
 
@@ -176,7 +192,7 @@ impl fmt::Debug for TokenParams {
 
 /// What one token request asks for, in a canonical order: requests with equal keys share a
 /// token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct TokenKey {
     scope: Vec<String>,
     audience: Option<String>,
@@ -203,9 +219,16 @@ impl Route {
         if uri.query().is_some() {
             return Err(field(format!("`{prefix}`: a route is an origin and a path, no query")));
         }
+        if uri.authority().is_some_and(|authority| authority.as_str().contains('@')) {
+            return Err(field("a route must not hold a user name or password".to_owned()));
+        }
         params.check().map_err(|e| field(format!("`{prefix}`: {e}")))?;
         let path = uri.path().trim_end_matches('/').to_owned();
         Ok(Self { origin, path, params })
+    }
+
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// How specific the route is: of two that match, the longer path wins.
@@ -223,5 +246,53 @@ impl Route {
             Some(rest) => rest.is_empty() || rest.starts_with('/'),
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::builder("https://auth.example.com/token", "client", "secret")
+            .scope("base")
+            .resource("https://b.example/")
+            .resource("https://a.example/")
+            .param("tenant", "acme")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn parameters_that_come_to_the_layers_own_token_request_have_its_key() {
+        let config = config();
+        let own = TokenParams::new().key(&config);
+        let same = TokenParams::new()
+            .scope("base")
+            .resource("https://a.example/")
+            .resource("https://b.example/")
+            .param("tenant", "acme");
+        assert!(same.key(&config) == own);
+        assert!(TokenParams::new().audience("x").key(&config) != own);
+        assert!(TokenParams::new().param("tenant", "other").key(&config) != own);
+    }
+
+    #[test]
+    fn debug_shows_the_names_of_parameters_never_their_values() {
+        let params = TokenParams::new().param("client_token", "hunter2-value");
+        let debug = format!("{params:?} {:?}", params.apply(&config()));
+        assert!(debug.contains("client_token"), "{debug}");
+        assert!(!debug.contains("hunter2-value") && !debug.contains("acme"), "{debug}");
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn each_token_is_labelled_by_what_its_parameters_change() {
+        let config = config();
+        let label = |params: TokenParams| params.apply(&config).metrics_label.unwrap();
+        assert_eq!(label(TokenParams::new().audience("orders")), "orders");
+        assert_eq!(label(TokenParams::new().scope("b a")), "a b");
+        assert_eq!(label(TokenParams::new().resource("https://r.example/")), "https://r.example/");
+        assert_eq!(label(TokenParams::new().param("tenant", "secret-value")), "param tenant");
     }
 }

@@ -602,7 +602,6 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
-/// `true` or `false`, as a boolean or as text (as the environment has it).
 /// A count as a number, or as text (the environment has nothing else).
 fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
     struct Visitor;
@@ -637,6 +636,7 @@ fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D:
     deserializer.deserialize_any(Visitor)
 }
 
+/// `true` or `false`, as a boolean or as text (as the environment has it).
 fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     struct Visitor;
 

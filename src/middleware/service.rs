@@ -87,9 +87,13 @@ where
         if !cache.allows(request.uri()) {
             return ResponseFuture::calling(self.inner.call(request), None);
         }
-        // Another token than the layer's, by route or by the request's `TokenParams`.
+        // Another token than the layer's, by route or by the request's `TokenParams`; not for
+        // a request that brings its own `Authorization`, which goes as it is.
         let selected;
         if self.caches.may_differ(request.extensions()) {
+            if request.headers().contains_key(AUTHORIZATION) {
+                return ResponseFuture::calling(self.inner.call(request), None);
+            }
             selected = match self.caches.select(request.uri(), request.extensions()) {
                 Ok(selected) => selected,
                 Err(error) => {

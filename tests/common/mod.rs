@@ -27,6 +27,8 @@ use tower_client_credentials::{
 
 #[cfg(feature = "dpop")]
 pub mod dpop;
+#[cfg(feature = "store")]
+pub mod memory_store;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-secret";
