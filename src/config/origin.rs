@@ -41,7 +41,7 @@ impl Origin {
             "http" => 80,
             _ => return None,
         };
-        let host = uri.host()?.to_ascii_lowercase();
+        let host = canonical_host(uri.host()?)?;
         Some(Self { scheme, host, port: uri.port_u16().unwrap_or(default_port) })
     }
 
@@ -53,10 +53,22 @@ impl Origin {
             "http" => 80,
             _ => return false,
         };
+        // Most hosts are written as the origin has them; an address may be spelled otherwise
+        // (`[0:0:0:0:0:0:0:1]` for `[::1]`), and is compared as an address.
+        let written_otherwise = |host: &str| {
+            let address = host.starts_with('[') || host.starts_with(|c: char| c.is_ascii_digit());
+            address && canonical_host(host).is_some_and(|host| host == self.host)
+        };
         scheme.eq_ignore_ascii_case(&self.scheme)
-            && host.eq_ignore_ascii_case(&self.host)
             && uri.port_u16().unwrap_or(default_port) == self.port
+            && (host.eq_ignore_ascii_case(&self.host) || written_otherwise(host))
     }
+}
+
+/// `host` as a URL writes it (the allow-list's origins are parsed as URLs): lower case, an IP
+/// address in its shortest form.
+fn canonical_host(host: &str) -> Option<String> {
+    url::Host::parse(host).ok().map(|host| host.to_string())
 }
 
 #[cfg(test)]

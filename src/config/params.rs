@@ -52,18 +52,16 @@ impl TokenParams {
     }
 
     /// Scopes to request instead of the layer's: one, or several separated by spaces. May be
-    /// called more than once.
+    /// called more than once. Their order does not matter: requests whose scopes differ only
+    /// in order share one token.
     ///
     /// ```
     /// # use tower_client_credentials::TokenParams;
     /// let params = TokenParams::new().scope("orders:read orders:write");
-    /// assert_eq!(params, TokenParams::new().scope("orders:write").scope("orders:read"));
     /// ```
     pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
         let scopes = self.scope.get_or_insert_with(Vec::new);
         scopes.extend(scope.as_ref().split_whitespace().map(str::to_owned));
-        scopes.sort();
-        scopes.dedup();
         self
     }
 
@@ -86,10 +84,7 @@ impl TokenParams {
     /// let params = TokenParams::new().resource("https://orders.example.com/");
     /// ```
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        let resources = self.resource.get_or_insert_with(Vec::new);
-        resources.push(resource.into());
-        resources.sort();
-        resources.dedup();
+        self.resource.get_or_insert_with(Vec::new).push(resource.into());
         self
     }
 
@@ -101,10 +96,7 @@ impl TokenParams {
     /// let params = TokenParams::new().param("tenant", "acme");
     /// ```
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        let params = self.param.get_or_insert_with(Vec::new);
-        params.push((name.into(), value.into()));
-        params.sort();
-        params.dedup();
+        self.param.get_or_insert_with(Vec::new).push((name.into(), value.into()));
         self
     }
 
@@ -118,22 +110,19 @@ impl TokenParams {
         self.param.iter().flatten().try_for_each(|(name, _)| check_param_name(name))
     }
 
-    /// The token request that `config` makes with these parameters.
+    /// The token request that `config` makes with these parameters, in a canonical order.
     pub(crate) fn key(&self, config: &Config) -> TokenKey {
-        let sorted = |list: &[String]| {
+        fn sorted<T: Clone + Ord>(list: &[T]) -> Vec<T> {
             let mut list = list.to_vec();
             list.sort();
             list.dedup();
             list
-        };
-        let mut params = self.param.clone().unwrap_or_else(|| config.params.clone());
-        params.sort();
-        params.dedup();
+        }
         TokenKey {
-            scope: self.scope.clone().unwrap_or_else(|| sorted(&config.scopes)),
+            scope: sorted(self.scope.as_deref().unwrap_or(&config.scopes)),
             audience: self.audience.clone().or_else(|| config.audience.clone()),
-            resource: self.resource.clone().unwrap_or_else(|| sorted(&config.resources)),
-            param: params,
+            resource: sorted(self.resource.as_deref().unwrap_or(&config.resources)),
+            param: sorted(self.param.as_deref().unwrap_or(&config.params)),
         }
     }
 
@@ -164,10 +153,16 @@ impl TokenParams {
     /// audience, else the resources, else the names (never the values) of the parameters.
     #[cfg(feature = "metrics")]
     fn label(&self) -> String {
+        let joined = |list: &[String]| {
+            let mut list = list.to_vec();
+            list.sort();
+            list.dedup();
+            list.join(" ")
+        };
         match (&self.scope, &self.audience, &self.resource) {
-            (Some(scope), _, _) => scope.join(" "),
+            (Some(scope), _, _) => joined(scope),
             (None, Some(audience), _) => audience.clone(),
-            (None, None, Some(resource)) => resource.join(" "),
+            (None, None, Some(resource)) => joined(resource),
             (None, None, None) => {
                 let names: Vec<&str> =
                     self.param.iter().flatten().map(|(name, _)| name.as_str()).collect();

@@ -28,6 +28,7 @@ use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::error::TokenError;
 use crate::middleware::future::ResponseFuture;
+use crate::middleware::NonceDemand;
 use crate::request::dpop::{self as proof, Claims, Prover, Target, DPOP};
 use crate::request::response;
 use crate::BoxError;
@@ -138,14 +139,20 @@ impl ApiProofs {
 }
 
 impl Proved {
-    /// Keeps the nonce `response` gives, if any; `true` if it is a `401` that asks for it
-    /// (`WWW-Authenticate: DPoP error="use_dpop_nonce"`): worth a resend with the same token.
-    pub(crate) fn nonce_demanded(self, status: StatusCode, headers: &HeaderMap) -> bool {
-        let (Some(nonce), Some(origin)) = (proof::nonce(headers), Origin::of(&self.uri)) else {
-            return false;
-        };
-        self.proofs.keep_nonce(origin, nonce);
-        status == StatusCode::UNAUTHORIZED && asks_for_nonce(headers)
+    /// Keeps the nonce a response gives, if any, and says whether it is a `401` that asks for
+    /// one (`WWW-Authenticate: DPoP error="use_dpop_nonce"`): worth a resend with the same
+    /// token when the nonce can be used (not too long, a nonce's characters), and in either
+    /// case no rejection of the token.
+    pub(crate) fn nonce_demand(self, status: StatusCode, headers: &HeaderMap) -> NonceDemand {
+        let nonce = proof::nonce(headers);
+        if let (Some(nonce), Some(origin)) = (nonce, Origin::of(&self.uri)) {
+            self.proofs.keep_nonce(origin, nonce);
+        }
+        match (status == StatusCode::UNAUTHORIZED && asks_for_nonce(headers), nonce) {
+            (false, _) => NonceDemand::None,
+            (true, Some(_)) => NonceDemand::Resend,
+            (true, None) => NonceDemand::Unusable,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::cache::{Outcome, SentToken, TokenCache};
-use crate::middleware::{retry, Dpop, Proved};
+use crate::middleware::{retry, Dpop, NonceDemand, Proved};
 use crate::BoxError;
 
 type TokenFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -145,19 +145,18 @@ where
                     let mut response = ready!(future.poll(cx)).map_err(Into::into)?;
                     // A nonce the resource server asked for is no verdict on the token.
                     #[cfg(feature = "dpop")]
-                    let nonce_demanded = proved.take().is_some_and(|proved| {
-                        proved.nonce_demanded(response.status(), response.headers())
+                    let demand = proved.take().map_or(NonceDemand::None, |proved| {
+                        proved.nonce_demand(response.status(), response.headers())
                     });
                     #[cfg(not(feature = "dpop"))]
-                    let () = *proved;
+                    let ((), demand) = (*proved, NonceDemand::None);
                     if response.status() == StatusCode::UNAUTHORIZED {
                         if let Some(sent) = sent.take() {
-                            #[cfg(feature = "dpop")]
-                            if nonce_demanded {
-                                retry::nonce_demanded(&mut response);
-                                return Poll::Ready(Ok(response));
+                            match demand {
+                                NonceDemand::None => retry::rejected(&mut response, sent),
+                                NonceDemand::Resend => retry::nonce_demanded(&mut response),
+                                NonceDemand::Unusable => {}
                             }
-                            retry::rejected(&mut response, sent);
                         }
                     }
                     return Poll::Ready(Ok(response));

@@ -36,6 +36,17 @@ impl Dpop {
     }
 }
 
+/// What a `401` says of DPoP nonces (feature `dpop`): nothing (`None`: it may be a rejection of
+/// the token), or that the resource server wants a nonce in the proof, which is no verdict on
+/// the token; `Resend` when it gave one that can be used, `Unusable` when not.
+#[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NonceDemand {
+    None,
+    Resend,
+    Unusable,
+}
+
 /// What a response future keeps of the proof its request carried (feature `dpop`).
 #[cfg(feature = "dpop")]
 pub(crate) type Proved = Option<Box<dpop::Proved>>;

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use crate::cache::{SentToken, TokenCache, TokenCaches};
 use crate::config::Config;
 use crate::middleware::layer::ClientCredentialsLayer;
+use crate::middleware::NonceDemand;
 
 /// A [`reqwest_middleware::Middleware`] that adds the bearer token of a
 /// [`ClientCredentialsLayer`] to each request, drops a token the API answers `401` to, and
@@ -106,17 +107,18 @@ struct Attached {
 }
 
 impl Attached {
-    /// Keeps the nonce `response` gives (DPoP); `true` if it is a `401` that asks for one:
-    /// worth a resend with the same token, and no rejection of it.
+    /// Keeps the nonce `response` gives (DPoP), and says whether it is a `401` that asks for
+    /// one: no rejection of the token, and worth a resend when the nonce can be used.
     #[cfg(feature = "dpop")]
-    fn nonce_demanded(&mut self, response: &Response) -> bool {
-        let proved = self.proved.take();
-        proved.is_some_and(|proved| proved.nonce_demanded(response.status(), response.headers()))
+    fn nonce_demand(&mut self, response: &Response) -> NonceDemand {
+        self.proved.take().map_or(NonceDemand::None, |proved| {
+            proved.nonce_demand(response.status(), response.headers())
+        })
     }
 
     #[cfg(not(feature = "dpop"))]
-    fn nonce_demanded(&mut self, _: &Response) -> bool {
-        false
+    fn nonce_demand(&mut self, _: &Response) -> NonceDemand {
+        NonceDemand::None
     }
 }
 
@@ -131,13 +133,15 @@ impl ClientCredentialsMiddleware {
         }
     }
 
-    /// Whether the request may carry our token: it has no `Authorization` of the caller's, and
-    /// the allow-list (if any) has its origin.
-    fn takes_token(&self, request: &Request) -> bool {
+    /// The request's URI, if it may carry our token: it has no `Authorization` of the
+    /// caller's, its URL is a URI (reqwest refuses to send one that is not, e.g. over 64 KiB),
+    /// and the allow-list (if any) has its origin.
+    fn takes_token(&self, request: &Request) -> Option<Uri> {
         if request.headers().contains_key(AUTHORIZATION) {
-            return false;
+            return None;
         }
-        self.caches.default.allows(&uri_of(request))
+        let uri = Uri::try_from(request.url().as_str()).ok()?;
+        self.caches.default.allows(&uri).then_some(uri)
     }
 
     /// Puts the token on `request` (the cached one, or the one the token request brings), and
@@ -145,6 +149,7 @@ impl ClientCredentialsMiddleware {
     async fn attach(
         &self,
         request: &mut Request,
+        #[cfg_attr(not(feature = "dpop"), allow(unused_variables))] uri: &Uri,
         cache: &Arc<TokenCache>,
     ) -> reqwest_middleware::Result<Attached> {
         let (header, sent) = match cache.header(Instant::now()) {
@@ -156,7 +161,7 @@ impl ClientCredentialsMiddleware {
             }
         };
         #[cfg(feature = "dpop")]
-        let proved = self.prove(request, &header)?;
+        let proved = self.prove(request, uri, &header)?;
         request.headers_mut().insert(AUTHORIZATION, header);
         Ok(Attached {
             sent,
@@ -170,22 +175,17 @@ impl ClientCredentialsMiddleware {
     fn prove(
         &self,
         request: &mut Request,
+        uri: &Uri,
         header: &http::HeaderValue,
     ) -> reqwest_middleware::Result<crate::middleware::Proved> {
         let Some(proofs) = &self.dpop.0 else { return Ok(None) };
-        let proof = proofs.proof_for(request.method(), &uri_of(request), header);
+        let proof = proofs.proof_for(request.method(), uri, header);
         let Some((proof, proved)) = proof.map_err(reqwest_middleware::Error::middleware)? else {
             return Ok(None);
         };
         request.headers_mut().insert(crate::request::dpop::DPOP, proof);
         Ok(Some(proved))
     }
-}
-
-/// The request's URL as a URI. A `Url` is always a valid URI; were it not, the request would
-/// count as having no origin, which no allow-list has and no DPoP proof can name.
-fn uri_of(request: &Request) -> Uri {
-    Uri::try_from(request.url().as_str()).unwrap_or_default()
 }
 
 impl ClientCredentialsLayer {
@@ -223,33 +223,37 @@ impl Middleware for ClientCredentialsMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if !self.takes_token(&request) {
+        let Some(uri) = self.takes_token(&request) else {
             return next.run(request, extensions).await;
-        }
+        };
         // The token the request needs: by route, or a `TokenParams` given with
         // `RequestBuilder::with_extension`.
-        let cache = self
-            .caches
-            .select(&uri_of(&request), extensions)
-            .map_err(reqwest_middleware::Error::middleware)?;
+        let cache =
+            self.caches.select(&uri, extensions).map_err(reqwest_middleware::Error::middleware)?;
         // Before the token goes on: the copy to resend takes the token current then.
         let copy = request.try_clone();
-        let mut attached = self.attach(&mut request, &cache).await?;
+        let mut attached = self.attach(&mut request, &uri, &cache).await?;
         let response = next.clone().run(request, extensions).await?;
-        // A DPoP nonce demanded is worth a resend and says nothing against the token; any
-        // other `401` is, when it dropped the token (a new one is coming).
-        let nonce_demanded = attached.nonce_demanded(&response);
-        if response.status() != StatusCode::UNAUTHORIZED
-            || !(nonce_demanded || attached.sent.rejected())
-        {
+        // A DPoP nonce demanded says nothing against the token, and is worth a resend when
+        // the nonce can be used; any other `401` is, when it dropped the token (a new one is
+        // coming).
+        let demand = attached.nonce_demand(&response);
+        let resend = response.status() == StatusCode::UNAUTHORIZED
+            && match demand {
+                NonceDemand::None => attached.sent.rejected(),
+                NonceDemand::Resend => true,
+                NonceDemand::Unusable => false,
+            };
+        if !resend {
             return Ok(response);
         }
         // A stream cannot be sent again.
         let Some(mut request) = copy else { return Ok(response) };
         drop(response);
-        let mut attached = self.attach(&mut request, &cache).await?;
+        let mut attached = self.attach(&mut request, &uri, &cache).await?;
         let response = next.run(request, extensions).await?;
-        if response.status() == StatusCode::UNAUTHORIZED && !attached.nonce_demanded(&response) {
+        let demand = attached.nonce_demand(&response);
+        if response.status() == StatusCode::UNAUTHORIZED && demand == NonceDemand::None {
             attached.sent.rejected();
         }
         Ok(response)

@@ -29,7 +29,7 @@ pub(crate) fn rejected<B>(response: &mut Response<B>, sent: SentToken) {
 
 /// Marks a `401` that asked for a DPoP nonce, now kept for the next proof: worth one resend,
 /// with the same token, which the `401` said nothing against.
-#[cfg(feature = "dpop")]
+#[cfg_attr(not(feature = "dpop"), allow(dead_code))]
 pub(crate) fn nonce_demanded<B>(response: &mut Response<B>) {
     response.extensions_mut().insert(TokenRejected { resend: true });
 }
