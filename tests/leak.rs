@@ -32,6 +32,18 @@ impl Write for Captured {
     }
 }
 
+/// Everything logged at TRACE on this thread, while the guard lives. The tests run on one
+/// thread (current-thread runtime), so a thread default sees it all.
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
 impl MakeWriter<'_> for Captured {
     type Writer = Captured;
 
@@ -42,14 +54,7 @@ impl MakeWriter<'_> for Captured {
 
 #[tokio::test(start_paused = true)]
 async fn neither_the_secret_nor_a_token_reaches_logs_or_errors() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    // The test runs on one thread (current-thread runtime), so a thread default sees it all.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
 
     let tokens = TokenServer::start_with(|n| match n {
         1 => Reply::json(200, format!(r#"{{"access_token":"{TOKEN_ONE}","expires_in":100}}"#)),
@@ -107,13 +112,7 @@ async fn neither_the_dpop_key_nor_a_proof_reaches_logs_or_errors() {
     use tower::{Layer, ServiceExt};
     use tower_client_credentials::{Config, DpopAlgorithm, DpopKey, RetryUnauthorized};
 
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
 
     let servers = DpopServers::start().await;
     let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem();
