@@ -1418,16 +1418,7 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    fn settings(json: &str) -> Result<Settings, serde_json::Error> {
-        serde_json::from_str(json)
-    }
-
-    fn with_required(extra: &str) -> String {
-        format!(
-            r#"{{"token_url": "https://auth.example.com/token", "client_id": "client",
-                "client_secret": "hunter2-secret"{extra}}}"#
-        )
-    }
+    use super::settings::tests::{settings, with_required};
 
     fn from_map(prefix: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: std::collections::HashMap<String, String> =

@@ -112,12 +112,6 @@ impl TokenParams {
 
     /// The token request that `config` makes with these parameters, in a canonical order.
     pub(crate) fn key(&self, config: &Config) -> TokenKey {
-        fn sorted<T: Clone + Ord>(list: &[T]) -> Vec<T> {
-            let mut list = list.to_vec();
-            list.sort();
-            list.dedup();
-            list
-        }
         TokenKey {
             scope: sorted(self.scope.as_deref().unwrap_or(&config.scopes)),
             audience: self.audience.clone().or_else(|| config.audience.clone()),
@@ -153,12 +147,7 @@ impl TokenParams {
     /// audience, else the resources, else the names (never the values) of the parameters.
     #[cfg(feature = "metrics")]
     fn label(&self) -> String {
-        let joined = |list: &[String]| {
-            let mut list = list.to_vec();
-            list.sort();
-            list.dedup();
-            list.join(" ")
-        };
+        let joined = |list: &[String]| sorted(list).join(" ");
         match (&self.scope, &self.audience, &self.resource) {
             (Some(scope), _, _) => joined(scope),
             (None, Some(audience), _) => audience.clone(),
@@ -183,6 +172,14 @@ impl fmt::Debug for TokenParams {
             .field("param", &names)
             .finish()
     }
+}
+
+/// `list` in order, without repeats: the canonical form of an unordered set.
+fn sorted<T: Clone + Ord>(list: &[T]) -> Vec<T> {
+    let mut list = list.to_vec();
+    list.sort();
+    list.dedup();
+    list
 }
 
 /// What one token request asks for, in a canonical order: requests with equal keys share a

@@ -774,14 +774,16 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn settings(json: &str) -> Result<Settings, serde_json::Error> {
+    /// Settings from a file: JSON here, as any serde format would give them.
+    pub(in crate::config) fn settings(json: &str) -> Result<Settings, serde_json::Error> {
         serde_json::from_str(json)
     }
 
-    fn with_required(extra: &str) -> String {
+    /// The required settings as JSON, and `extra` (`, "key": value`) after them.
+    pub(in crate::config) fn with_required(extra: &str) -> String {
         format!(
             r#"{{"token_url": "https://auth.example.com/token", "client_id": "client",
                 "client_secret": "hunter2-secret"{extra}}}"#
