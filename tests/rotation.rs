@@ -253,7 +253,7 @@ fn secrets_sent(tokens: &TokenServer) -> Vec<String> {
 /// The server takes secret A, then only B; the mounted secret switches from A to B. Tokens
 /// live 50 s: stale from 28–30 s, usable until 40 s.
 #[tokio::test(start_paused = true)]
-async fn a_rotated_secret_file_costs_one_rejected_token_request_and_no_failed_request() {
+async fn a_rotated_secret_file_is_sent_at_the_next_token_request_and_no_request_fails() {
     let accepted = Arc::new(Mutex::new(vec!["secret-A"]));
     let tokens = secret_server(accepted.clone()).await;
     let api = ApiServer::start().await;
@@ -275,9 +275,11 @@ async fn a_rotated_secret_file_costs_one_rejected_token_request_and_no_failed_re
         let (status, _) = get(&service, &api.url).await.unwrap();
         assert_eq!(status, 200);
     }
-    // The refresh at 30 s sent the secret read a moment ago (A), was refused, read the file
-    // again at once and sent B: one rejected request, and no wait for the rejection backoff.
-    assert_eq!(secrets_sent(&tokens)[..3], ["secret-A", "secret-A", "secret-B"]);
+    // The refresh at 30 s saw that the file had changed since it was read, read it again and
+    // sent B: no rejected request, although the secret was read less than a minute before.
+    let sent = secrets_sent(&tokens);
+    assert_eq!(sent[0], "secret-A");
+    assert!(sent.len() >= 2 && sent[1..].iter().all(|secret| secret == "secret-B"), "{sent:?}");
     assert_eq!(layer.stats().token_request_failures, 0);
 }
 

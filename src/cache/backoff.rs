@@ -10,7 +10,13 @@
 //! Until then the cache answers requests that need a new token with the last error at once
 //! (negative caching), so a down endpoint sees at most one request per backoff step whatever
 //! the load. A success forgets the failures.
+//!
+//! Each token has its backoff, and a layer has one more for its token endpoint
+//! ([`EndpointBackoff`]): a transient failure (the endpoint is down, slow or overloaded) says
+//! nothing about one token, so it holds back every token of the layer, however many distinct
+//! tokens requests ask for. Rejections stay with their token.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -46,6 +52,45 @@ impl Backoff {
 
     pub(crate) fn succeeded(&mut self) {
         *self = Self::default();
+    }
+
+    /// Whether a failure is remembered: a token forgotten with one must hand it on.
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failures > 0
+    }
+
+    /// When the next request may be made, if a failure holds it back.
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        self.last.as_ref().map(|(_, at)| *at)
+    }
+}
+
+/// The transient failures of a layer's token endpoint, shared by all of the layer's tokens.
+#[derive(Debug, Default)]
+pub(crate) struct EndpointBackoff(Mutex<Backoff>);
+
+impl EndpointBackoff {
+    /// The endpoint's last transient error, while it holds every token request back.
+    pub(crate) fn blocking(&self, now: Instant) -> Option<TokenError> {
+        self.lock().blocking(now)
+    }
+
+    /// Records the outcome of any token request of the layer: a transient failure holds the
+    /// endpoint back (with the same `jitter` as the token's own backoff, so that one token
+    /// alone waits as it always did), a success frees it, and a rejection is the token's.
+    pub(crate) fn record(&self, outcome: Result<(), &TokenError>, now: Instant, jitter: f64) {
+        match outcome {
+            Ok(()) => self.lock().succeeded(),
+            Err(error) if error.class() == ErrorClass::Transient => {
+                self.lock().failed(error.clone(), now, jitter);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        // Nothing under the lock panics, and a `Backoff` is replaced whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

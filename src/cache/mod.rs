@@ -38,18 +38,17 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
-use http::{HeaderValue, Uri};
+use http::HeaderValue;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::token::{later, AccessToken, Freshness, Lifecycle, LifetimePolicy};
-use backoff::Backoff;
+pub(crate) use backoff::{Backoff, EndpointBackoff};
 use source::{Avoid, Received, TokenSource};
 use stats::Counters;
 
@@ -65,6 +64,29 @@ pub(crate) struct Entry {
     /// Which token of this cache it is (1, 2, ...): a `401` invalidates only the token that
     /// was sent, never a newer one.
     generation: u64,
+    /// The `ath` of DPoP proofs sent with this token, hashed once, when first needed.
+    #[cfg(feature = "dpop")]
+    ath: std::sync::OnceLock<String>,
+}
+
+impl Entry {
+    fn new(token: AccessToken, times: Lifecycle, generation: u64) -> Self {
+        #[cfg(feature = "dpop")]
+        let ath = std::sync::OnceLock::new();
+        Self {
+            token,
+            times,
+            generation,
+            #[cfg(feature = "dpop")]
+            ath,
+        }
+    }
+
+    /// base64url(SHA-256(token)), the `ath` claim of DPoP proofs sent with it (RFC 9449 §4.2).
+    #[cfg(feature = "dpop")]
+    pub(crate) fn ath(&self) -> &str {
+        self.ath.get_or_init(|| crate::request::dpop::ath(self.token.secret()))
+    }
 }
 
 /// How many flights one caller starts or joins before giving up: more than one only when a
@@ -77,8 +99,9 @@ pub(crate) struct TokenCache {
     source: Arc<TokenSource>,
     policy: LifetimePolicy,
     client_id: String,
-    allowed_origins: Vec<Origin>,
     invalidation_interval: Duration,
+    /// The transient failures of the token endpoint, shared with the layer's other tokens.
+    endpoint: Arc<EndpointBackoff>,
     counters: Counters,
 }
 
@@ -137,17 +160,29 @@ enum Next {
 }
 
 impl TokenCache {
-    pub(crate) fn new(config: &Config) -> Arc<Self> {
+    /// A cache for the token `config` asks for, backing off as `backoff` says (the failures of
+    /// a forgotten cache of the same token, if any) and as the layer's `endpoint` says.
+    pub(crate) fn new(
+        config: &Config,
+        endpoint: &Arc<EndpointBackoff>,
+        backoff: Backoff,
+    ) -> Arc<Self> {
         Arc::new(Self {
             current: ArcSwapOption::empty(),
-            refresh: Mutex::default(),
+            refresh: Mutex::new(Refresh { backoff, ..Refresh::default() }),
             source: Arc::new(TokenSource::new(config)),
             policy: LifetimePolicy::new(config),
             client_id: config.client_id.clone(),
-            allowed_origins: config.allowed_origins.clone(),
             invalidation_interval: config.invalidation_interval,
+            endpoint: Arc::clone(endpoint),
             counters: Counters::default(),
         })
+    }
+
+    /// The failures this cache remembers, for the cache that replaces it when it is forgotten.
+    pub(crate) fn take_backoff(&self) -> Option<Backoff> {
+        let mut refresh = self.lock();
+        refresh.backoff.has_failed().then(|| std::mem::take(&mut refresh.backoff))
     }
 
     pub(crate) fn token_url(&self) -> &str {
@@ -163,23 +198,9 @@ impl TokenCache {
         self.counters.snapshot(remaining)
     }
 
-    /// Whether a request for `uri` may carry the token: yes, unless an allow-list excludes it.
-    pub(crate) fn allows(&self, uri: &Uri) -> bool {
-        self.allowed_origins.is_empty() || self.allowed_origins.iter().any(|o| o.matches(uri))
-    }
-
-    /// The hot path: the header to send now, if the current token is usable. A stale token
-    /// also makes sure a background refresh is running. `None` means "wait for [`get`]".
-    ///
-    /// [`get`]: Self::get
-    pub(crate) fn header(self: &Arc<Self>, now: Instant) -> Option<(HeaderValue, SentToken)> {
-        self.with_usable(now, |token| self.outgoing(token))
-    }
-
-    /// What a request carries of `entry`: its header, and the record of which token it is.
-    pub(crate) fn outgoing(self: &Arc<Self>, entry: &Entry) -> (HeaderValue, SentToken) {
-        let sent = SentToken { cache: Arc::clone(self), generation: entry.generation };
-        (entry.token.header_value().clone(), sent)
+    /// The record of which token of this cache a request carries: `entry`.
+    pub(crate) fn sent(self: &Arc<Self>, entry: &Entry) -> SentToken {
+        SentToken { cache: Arc::clone(self), generation: entry.generation }
     }
 
     /// A usable token: the current one, or the outcome of the request in flight (started if
@@ -218,9 +239,10 @@ impl TokenCache {
         Err(TokenError::new(TokenErrorKind::Stopped))
     }
 
-    /// Applies `f` to the current token if it is usable at `now`, starting a background
-    /// refresh if it is stale. One `ArcSwap` load; no lock, no reference count touched.
-    fn with_usable<R>(
+    /// The hot path: applies `f` to the current token if it is usable at `now`, starting a
+    /// background refresh if it is stale. One `ArcSwap` load; no lock, no reference count
+    /// touched. `None` means "wait for [`get`](Self::get)".
+    pub(crate) fn with_usable<R>(
         self: &Arc<Self>,
         now: Instant,
         f: impl FnOnce(&Arc<Entry>) -> R,
@@ -250,10 +272,26 @@ impl TokenCache {
         if let Some(flight) = refresh.in_flight.as_ref().filter(|f| f.is_alive(now)) {
             return Ok(Next::Wait(flight.outcome.clone(), flight.deadline));
         }
-        if let Some(error) = refresh.backoff.blocking(now) {
+        if let Some(error) = self.blocked(&refresh, now) {
             return Err(error);
         }
         self.start(&mut refresh, now).ok_or_else(|| TokenError::new(TokenErrorKind::NoRuntime))
+    }
+
+    /// The error that holds a token request back at `now`, if any: this token's backoff, unless
+    /// it is a rejection of the client whose credential has changed since (a new assertion,
+    /// secret, key or certificate is worth trying at once), or the endpoint's.
+    fn blocked(&self, refresh: &Refresh, now: Instant) -> Option<TokenError> {
+        let own = refresh.backoff.blocking(now).filter(|error| {
+            let retry = error.rejects_the_client() && self.source.credential_changed();
+            if retry {
+                tracing::info!(
+                    "the client's credential changed since it was rejected; asking again"
+                );
+            }
+            !retry
+        });
+        own.or_else(|| self.endpoint.blocking(now))
     }
 
     /// Drops the current token if it is generation `generation` and no token was dropped
@@ -297,7 +335,7 @@ impl TokenCache {
             .as_deref()
             .is_some_and(|token| token.times.freshness(now) == Freshness::Stale);
         let running = refresh.in_flight.as_ref().is_some_and(|flight| flight.is_alive(now));
-        if still_stale && !running && refresh.backoff.blocking(now).is_none() {
+        if still_stale && !running && self.blocked(&refresh, now).is_none() {
             // Outside a runtime there is nothing to refresh with: the token serves until it
             // is no longer usable, and then callers get `NoRuntime`.
             self.start(&mut refresh, now);
@@ -347,6 +385,7 @@ impl TokenCache {
             return None;
         }
         refresh.in_flight = None;
+        self.endpoint.record(result.as_ref().map(drop), now, jitter);
         let outcome = match result {
             Ok((response, lifetime, times)) => {
                 refresh.generation += 1;
@@ -359,7 +398,7 @@ impl TokenCache {
                     lifetime,
                     times.expires_at,
                 );
-                let entry = Arc::new(Entry { token, times, generation: refresh.generation });
+                let entry = Arc::new(Entry::new(token, times, refresh.generation));
                 self.current.store(Some(Arc::clone(&entry)));
                 Ok(entry)
             }
@@ -448,7 +487,7 @@ mod tests {
 
     fn cache() -> Arc<TokenCache> {
         let config = Config::builder("http://127.0.0.1:9/token", "id", "secret").build().unwrap();
-        TokenCache::new(&config)
+        TokenCache::new(&config, &Arc::default(), Backoff::default())
     }
 
     /// Stores a token as a finished token request would.
@@ -473,9 +512,9 @@ mod tests {
         let cache = cache();
         let first = receive(&cache, "first");
         let second = receive(&cache, "second");
-        assert!(!cache.outgoing(&first).1.rejected(), "the 401 names a token that is already gone");
+        assert!(!cache.sent(&first).rejected(), "the 401 names a token that is already gone");
         assert_eq!(cache.current.load_full().unwrap().generation, second.generation);
-        assert!(cache.outgoing(&second).1.rejected());
+        assert!(cache.sent(&second).rejected());
         assert!(cache.current.load().is_none());
     }
 
@@ -483,12 +522,12 @@ mod tests {
     async fn invalidations_are_at_most_one_per_interval() {
         let cache = cache();
         let first = receive(&cache, "first");
-        assert!(cache.outgoing(&first).1.rejected());
+        assert!(cache.sent(&first).rejected());
         let second = receive(&cache, "second");
         tokio::time::advance(DEFAULT_INVALIDATION_INTERVAL - Duration::from_millis(1)).await;
-        assert!(!cache.outgoing(&second).1.rejected());
+        assert!(!cache.sent(&second).rejected());
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(cache.outgoing(&second).1.rejected());
+        assert!(cache.sent(&second).rejected());
     }
 
     #[tokio::test(start_paused = true)]
@@ -521,15 +560,15 @@ mod tests {
         };
         let header = HeaderValue::from_static("Bearer stale");
         let token = AccessToken::new(header, "Bearer".into(), None, hour, times.expires_at);
-        cache.current.store(Some(Arc::new(Entry { token, times, generation: 1 })));
+        cache.current.store(Some(Arc::new(Entry::new(token, times, 1))));
     }
 
     #[test]
     fn outside_a_runtime_a_stale_token_is_sent_without_a_refresh() {
         let cache = cache();
         store_stale(&cache);
-        let (header, _) = cache.header(Instant::now()).expect("the stale token still serves");
-        assert_eq!(header, "Bearer stale");
+        let header = cache.with_usable(Instant::now(), |entry| entry.token.header_value().clone());
+        assert_eq!(header.expect("the stale token still serves"), "Bearer stale");
         assert!(cache.lock().in_flight.is_none());
     }
 
@@ -545,7 +584,7 @@ mod tests {
             assert!(poisoner.join().is_err());
         });
         assert!(cache.refresh.is_poisoned());
-        assert!(cache.header(Instant::now()).is_some());
+        assert!(cache.with_usable(Instant::now(), |_| ()).is_some());
         assert!(cache.lock().in_flight.is_some(), "the stale token started a refresh");
     }
 }

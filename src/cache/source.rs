@@ -60,6 +60,11 @@ impl TokenSource {
         self.endpoint.url()
     }
 
+    /// Whether the client's credential changed since the endpoint last rejected it.
+    pub(crate) fn credential_changed(&self) -> bool {
+        self.endpoint.credential_changed()
+    }
+
     /// The longest a [`fetch`](Self::fetch) takes: the request timeout, or with a store the
     /// bound of its protocol.
     pub(crate) fn time_bound(&self) -> Duration {

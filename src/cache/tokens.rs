@@ -14,14 +14,22 @@
 //! requests hold is never forgotten: that would free nothing while they run and would give
 //! the next request a second flight for the same token. A forgotten cache is dropped, and its
 //! token task aborted, with its last reference.
+//!
+//! What a token's cache learned of failures outlives it: a forgotten cache that was backing
+//! off leaves its backoff behind (for at most `max_cached_tokens` forgotten tokens, those
+//! free soonest dropped first), and the cache made again for that token takes it up. The
+//! endpoint's transient failures are the layer's, shared by every cache (`backoff.rs`), so
+//! neither the cap nor the number of distinct tokens changes how often a down endpoint is
+//! asked.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{Extensions, Uri};
 
-use crate::cache::TokenCache;
-use crate::config::{Config, TokenKey, TokenParams};
+use crate::cache::{Backoff, EndpointBackoff, TokenCache};
+use crate::config::{resolved_path, Config, TokenKey, TokenParams};
 use crate::error::TokenError;
 
 /// The caches of one layer: its own, its routes', and one per other token that its requests
@@ -33,12 +41,16 @@ pub(crate) struct TokenCaches {
     /// The token of each of `config.routes`, in the same order, with its key.
     routes: Vec<(TokenKey, Arc<TokenCache>)>,
     config: Config,
+    /// The token endpoint's transient failures, which hold back every token of the layer.
+    endpoint: Arc<EndpointBackoff>,
     others: Mutex<Others>,
 }
 
 #[derive(Default)]
 struct Others {
     caches: HashMap<TokenKey, Used>,
+    /// The backoff of forgotten caches that had failed, for the cache made again.
+    resting: HashMap<TokenKey, Backoff>,
     /// Counts lookups: a cache's `last` is the count at its latest use.
     clock: u64,
 }
@@ -50,7 +62,8 @@ struct Used {
 
 impl TokenCaches {
     pub(crate) fn new(config: &Config) -> Self {
-        let default = TokenCache::new(config);
+        let endpoint = Arc::default();
+        let default = TokenCache::new(config, &endpoint, Backoff::default());
         let default_key = TokenParams::new().key(config);
         // Routes that come to the same token share its cache, the layer's own included.
         let mut made: Vec<(TokenKey, Arc<TokenCache>)> =
@@ -63,22 +76,25 @@ impl TokenCaches {
                 if let Some(shared) = made.iter().find(|(made, _)| *made == key) {
                     return shared.clone();
                 }
-                let cache = TokenCache::new(&route.params.apply(config));
+                let cache =
+                    TokenCache::new(&route.params.apply(config), &endpoint, Backoff::default());
                 made.push((key.clone(), Arc::clone(&cache)));
                 (key, cache)
             })
             .collect();
-        Self { default, default_key, routes, config: config.clone(), others: Mutex::default() }
+        Self {
+            default,
+            default_key,
+            routes,
+            config: config.clone(),
+            endpoint,
+            others: Mutex::default(),
+        }
     }
 
-    /// Whether a request with these extensions might need another token than the layer's:
-    /// the layer has routes, or the request brings its own parameters. The fresh path asks
-    /// this and nothing more.
-    pub(crate) fn may_differ(&self, extensions: &Extensions) -> bool {
-        !self.routes.is_empty() || extensions.get::<TokenParams>().is_some()
-    }
-
-    /// The cache of the token that a request for `uri` with `extensions` needs.
+    /// The cache of the token that a request for `uri` with `extensions` needs. Without
+    /// routes and without `TokenParams` in the request, the layer's own: no lookup, no
+    /// reference count touched.
     ///
     /// # Errors
     ///
@@ -88,13 +104,19 @@ impl TokenCaches {
         &self,
         uri: &Uri,
         extensions: &Extensions,
-    ) -> Result<Arc<TokenCache>, TokenError> {
+    ) -> Result<Cow<'_, Arc<TokenCache>>, TokenError> {
         if let Some(params) = extensions.get::<TokenParams>() {
             params.check().map_err(TokenError::token_params)?;
-            return Ok(self.cache_for(params));
+            return Ok(Cow::Owned(self.cache_for(params)));
         }
-        let route = self.config.routes.iter().position(|route| route.matches(uri));
-        Ok(Arc::clone(route.map_or(&self.default, |at| &self.routes[at].1)))
+        if self.routes.is_empty() {
+            return Ok(Cow::Borrowed(&self.default));
+        }
+        // A path that servers resolve differently (an encoded `/`, say) takes no route.
+        let path = resolved_path(uri.path());
+        let route = path
+            .and_then(|path| self.config.routes.iter().position(|route| route.matches(uri, &path)));
+        Ok(Cow::Borrowed(route.map_or(&self.default, |at| &self.routes[at].1)))
     }
 
     /// The cache of the token these parameters ask for, made if there is none.
@@ -112,8 +134,11 @@ impl TokenCaches {
             used.last = now;
             return Arc::clone(&used.cache);
         }
-        while others.caches.len() >= self.config.max_cached_tokens && others.forget_one() {}
-        let cache = TokenCache::new(&params.apply(&self.config));
+        while others.caches.len() >= self.config.max_cached_tokens
+            && others.forget_one(self.config.max_cached_tokens)
+        {}
+        let backoff = others.resting.remove(&key).unwrap_or_default();
+        let cache = TokenCache::new(&params.apply(&self.config), &self.endpoint, backoff);
         others.caches.insert(key, Used { cache: Arc::clone(&cache), last: now });
         cache
     }
@@ -139,11 +164,22 @@ impl TokenCaches {
 }
 
 impl Others {
-    /// Forgets the least recently used cache that nothing else holds; `false` if every one is
-    /// in use.
-    fn forget_one(&mut self) -> bool {
+    /// Forgets the least recently used cache that nothing else holds, keeping its backoff
+    /// (at most `max` of them); `false` if every one is in use.
+    fn forget_one(&mut self, max: usize) -> bool {
         let idle = self.caches.iter().filter(|(_, used)| Arc::strong_count(&used.cache) == 1);
         let oldest = idle.min_by_key(|(_, used)| used.last).map(|(key, _)| key.clone());
-        oldest.is_some_and(|key| self.caches.remove(&key).is_some())
+        let Some((key, used)) = oldest.and_then(|key| self.caches.remove_entry(&key)) else {
+            return false;
+        };
+        if let Some(backoff) = used.cache.take_backoff() {
+            if self.resting.len() >= max {
+                let soonest = self.resting.iter().min_by_key(|(_, backoff)| backoff.retry_at());
+                let soonest = soonest.map(|(key, _)| key.clone());
+                soonest.and_then(|key| self.resting.remove(&key));
+            }
+            self.resting.insert(key, backoff);
+        }
+        true
     }
 }

@@ -33,7 +33,7 @@ pub use dpop::{DpopAlgorithm, DpopKey};
 #[cfg(feature = "jwt")]
 pub use key::{ClientKey, SigningAlgorithm};
 pub use params::TokenParams;
-pub(crate) use params::{Route, TokenKey};
+pub(crate) use params::{resolved_path, Route, TokenKey};
 pub use settings::Settings;
 pub use tls::ClientCertificate;
 
@@ -42,7 +42,7 @@ use crate::error::ConfigError;
 use auth_method::Credentials;
 use discovery::Discovered;
 use origin::Origin;
-pub(crate) use reload::CredentialFiles;
+pub(crate) use reload::{CredentialFiles, Seen};
 
 /// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
 /// "long-lived", near enough that instant arithmetic cannot overflow.

@@ -6,6 +6,7 @@
 //! `TokenParams` in its extensions, or the layer's routes choose one by the request's URI;
 //! each distinct set is a token of its own, with its own cache entry (`cache/tokens.rs`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::Uri;
@@ -215,7 +216,12 @@ impl Route {
             return Err(field("a route must not hold a user name or password".to_owned()));
         }
         params.check().map_err(|e| field(format!("`{prefix}`: {e}")))?;
-        let path = uri.path().trim_end_matches('/').to_owned();
+        let path = resolved_path(uri.path()).ok_or_else(|| {
+            field(format!(
+                "`{prefix}`: an encoded `/` or `\\`, or a `;` by a dot segment, has no one meaning"
+            ))
+        })?;
+        let path = path.trim_end_matches('/').to_owned();
         Ok(Self { origin, path, params })
     }
 
@@ -228,17 +234,80 @@ impl Route {
         self.path.len()
     }
 
-    /// Whether `uri` is for this route: its origin, and its path in this route's, a whole
-    /// segment at a time (`/orders` takes `/orders/7`, not `/orders-archive`).
-    pub(crate) fn matches(&self, uri: &Uri) -> bool {
+    /// Whether `uri`, whose path resolves to `path` ([`resolved_path`]), is for this route:
+    /// its origin, and its path in this route's, a whole segment at a time (`/orders` takes
+    /// `/orders/7`, not `/orders-archive`).
+    pub(crate) fn matches(&self, uri: &Uri, path: &str) -> bool {
         if !self.origin.matches(uri) {
             return false;
         }
-        match uri.path().strip_prefix(self.path.as_str()) {
+        match path.strip_prefix(self.path.as_str()) {
             Some(rest) => rest.is_empty() || rest.starts_with('/'),
             None => false,
         }
     }
+}
+
+/// The path a server resolves `raw` to (RFC 3986 §6.2.2): percent-encoded unreserved
+/// characters decoded, other encodings in upper case, dot segments (`.`, `..`, and their
+/// encodings) removed. A gateway in front of several APIs routes by that path, so a route's
+/// token must be chosen by it too: `/orders/../billing` is for `/billing`.
+///
+/// `None` when servers disagree on what the path is: an encoded `/` or `\` (one server keeps
+/// `..%2F` in a segment, another decodes it into a separator), a raw `\`, or a dot segment
+/// with a `;` parameter (`..;`, which Java servers read as `..`). Such a path takes no route.
+///
+/// Most paths hold neither `%`, `\` nor a dot segment, and come back borrowed.
+pub(crate) fn resolved_path(raw: &str) -> Option<Cow<'_, str>> {
+    let dot_segment = |segment: &str| matches!(segment.split(';').next(), Some("." | ".."));
+    if !raw.contains(['%', '\\']) && !raw.split('/').any(dot_segment) {
+        return Some(Cow::Borrowed(raw));
+    }
+    let decoded = decode_unreserved(raw)?;
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in decoded.split('/').skip(1) {
+        trailing_slash = matches!(segment, "." | "..");
+        match segment {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ if dot_segment(segment) => return None,
+            _ => segments.push(segment),
+        }
+    }
+    let mut path = String::with_capacity(decoded.len());
+    for segment in &segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if trailing_slash || path.is_empty() {
+        path.push('/');
+    }
+    Some(Cow::Owned(path))
+}
+
+/// `raw` with each `%XX` of an unreserved character decoded and every other one in upper
+/// case; `None` for an encoded `/` or `\`, a raw `\`, or a `%` that starts no escape.
+fn decode_unreserved(raw: &str) -> Option<String> {
+    let mut decoded = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find(['%', '\\']) {
+        decoded.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3).filter(|e| e.starts_with('%'))?;
+        let byte = u8::from_str_radix(&escape[1..], 16).ok()?;
+        match byte {
+            b'/' | b'\\' => return None,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                decoded.push(char::from(byte));
+            }
+            _ => decoded.push_str(&escape.to_ascii_uppercase()),
+        }
+        rest = &rest[at + 3..];
+    }
+    decoded.push_str(rest);
+    Some(decoded)
 }
 
 #[cfg(test)]
@@ -275,6 +344,41 @@ mod tests {
         let debug = format!("{params:?} {:?}", params.apply(&config()));
         assert!(debug.contains("client_token"), "{debug}");
         assert!(!debug.contains("hunter2-value") && !debug.contains("acme"), "{debug}");
+    }
+
+    #[test]
+    fn paths_resolve_as_a_server_resolves_them() {
+        let resolved = |raw| resolved_path(raw).map(Cow::into_owned);
+        for (raw, path) in [
+            ("/orders/7", "/orders/7"),
+            ("/orders/../billing/pay", "/billing/pay"),
+            ("/orders/%2e%2e/billing/pay", "/billing/pay"),
+            ("/orders/%2E%2E/billing/pay", "/billing/pay"),
+            ("/orders/./7", "/orders/7"),
+            ("/%6Frders/7", "/orders/7"),
+            ("/orders/%c3%a9", "/orders/%C3%A9"),
+            ("/orders/..", "/"),
+            ("/orders/.", "/orders/"),
+            ("/../../x", "/x"),
+            ("/", "/"),
+            ("", ""),
+            ("/orders/..x/.y", "/orders/..x/.y"),
+        ] {
+            assert_eq!(resolved(raw).as_deref(), Some(path), "{raw}");
+        }
+        for raw in [
+            "/orders/..%2fbilling/pay",
+            "/orders/..%2Fbilling/pay",
+            "/orders/..%5cbilling/pay",
+            "/orders/..\\billing/pay",
+            "/orders/..;/billing/pay",
+            "/orders/.;x/7",
+            "/orders/%",
+            "/orders/%zz",
+        ] {
+            assert_eq!(resolved(raw), None, "{raw}");
+        }
+        assert!(matches!(resolved_path("/orders/7"), Some(Cow::Borrowed(_))));
     }
 
     #[cfg(feature = "metrics")]

@@ -2,29 +2,55 @@
 //! operator replaces a signing key): read again when they change, so that a running service
 //! picks the new ones up without a restart.
 //!
-//! The token request looks at the files' modification times before it is sent (a `stat` each,
-//! no read) and reads them again only when one changed. A file that cannot be read or parsed
-//! at that moment (the platform is mid-rotation) leaves the previous key or certificate in use,
-//! with a warning; the next token request looks again.
+//! Every token endpoint of a configuration (the layer's token, each route's and each
+//! `TokenParams`' token, a clone's) shares one [`CredentialFiles`]. It looks at the files'
+//! modification times (a `stat` each, no read) and reads them again only when one changed:
+//! once, however many endpoints use them, and the new client and key get a new version.
+//! Each endpoint keeps the version it uses ([`Seen`]) and takes the newer ones, so every
+//! endpoint sees every change, whichever looked first. A file that cannot be read or parsed
+//! at that moment (the platform is mid-rotation) leaves the previous key or certificate in
+//! use, with a warning; the next look reads it again.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use super::{default_http_client, Settings};
+use super::{default_http_client, ConfigError, Settings};
 
-/// The key and certificate files of a configuration, and when each last changed.
+/// The key and certificate files of a configuration, and what was last read from them.
 pub(crate) struct CredentialFiles {
     /// The settings that name the files (the rest is not used).
     settings: Settings,
     /// The extra roots of the client this crate builds, to build it again.
     roots: Vec<Vec<u8>>,
-    certificate: Vec<Watched>,
-    #[cfg(feature = "jwt")]
-    key: Vec<Watched>,
+    latest: Mutex<Latest>,
 }
 
-/// What changed.
+/// What the files held when last read, shared by every endpoint.
+struct Latest {
+    certificate: Watched<reqwest::Client>,
+    #[cfg(feature = "jwt")]
+    key: Watched<crate::ClientKey>,
+}
+
+/// Files read together, when each last changed, and what they gave.
+struct Watched<T> {
+    paths: Vec<PathBuf>,
+    modified: Vec<Option<SystemTime>>,
+    /// How many times they were read again since `build()` read them (version 0).
+    version: u64,
+    /// What the latest version gave; `None` for version 0, which each endpoint has already.
+    value: Option<T>,
+}
+
+/// The versions of the files one endpoint uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    certificate: u64,
+    key: u64,
+}
+
+/// What changed for one endpoint since it last looked.
 #[derive(Default)]
 pub(crate) struct Reloaded {
     /// The crate's HTTP client, built again with the new certificate.
@@ -34,26 +60,43 @@ pub(crate) struct Reloaded {
     pub(crate) client_key: Option<crate::ClientKey>,
 }
 
-struct Watched {
-    path: PathBuf,
-    modified: Mutex<Option<SystemTime>>,
-}
-
-impl Watched {
-    fn new(path: &PathBuf) -> Self {
-        Self { path: path.clone(), modified: Mutex::new(modified(path)) }
+impl<T: Clone> Watched<T> {
+    fn new(from_files: bool, paths: &[&Option<PathBuf>]) -> Self {
+        let paths: Vec<PathBuf> = match from_files {
+            true => paths.iter().filter_map(|path| (*path).clone()).collect(),
+            false => Vec::new(),
+        };
+        let modified = paths.iter().map(modified).collect();
+        Self { paths, modified, version: 0, value: None }
     }
 
-    /// Whether the file changed since the last look; remembers what it saw.
-    fn changed(&self) -> bool {
-        let now = modified(&self.path);
-        let mut seen = self.modified.lock().unwrap_or_else(PoisonError::into_inner);
-        now.is_some() && std::mem::replace(&mut *seen, now) != now
+    /// Reads the files with `read` if one changed since the last look, and returns the
+    /// version they are at now.
+    fn look(&mut self, what: &str, read: impl FnOnce() -> Result<T, ConfigError>) -> u64 {
+        let now: Vec<_> = self.paths.iter().map(modified).collect();
+        // A file that cannot be looked at now (mid-rotation) is looked at again next time.
+        if now.contains(&None) || now == self.modified {
+            return self.version;
+        }
+        match read() {
+            Ok(value) => {
+                tracing::info!("the {what} file changed; using the new one");
+                self.modified = now;
+                self.version += 1;
+                self.value = Some(value);
+            }
+            Err(error) => tracing::warn!(%error, "keeping the {what} read before"),
+        }
+        self.version
     }
 
-    /// Looks again at the next call, after a read that failed.
-    fn forget(&self) {
-        *self.modified.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    /// The latest value, if it is newer than the version `seen`, which then becomes current.
+    fn newer_than(&self, seen: &mut u64) -> Option<T> {
+        if *seen == self.version {
+            return None;
+        }
+        *seen = self.version;
+        self.value.clone()
     }
 }
 
@@ -70,69 +113,63 @@ impl CredentialFiles {
         key_from_file: bool,
         roots: &[Vec<u8>],
     ) -> Option<Self> {
-        let watch = |from_files: bool, paths: &[&Option<PathBuf>]| -> Vec<Watched> {
-            let paths = paths.iter().filter_map(|path| path.as_ref());
-            if from_files {
-                paths.map(Watched::new).collect()
-            } else {
-                Vec::new()
-            }
-        };
-        let certificate = watch(
+        let certificate = Watched::new(
             certificate_from_files,
             &[&settings.client_certificate_file, &settings.client_certificate_key_file],
         );
         #[cfg(feature = "jwt")]
-        let key = watch(key_from_file, &[&settings.client_key_file]);
+        let key = Watched::new(key_from_file, &[&settings.client_key_file]);
         #[cfg(feature = "jwt")]
-        let none = certificate.is_empty() && key.is_empty();
+        let none = certificate.paths.is_empty() && key.paths.is_empty();
         #[cfg(not(feature = "jwt"))]
         let none = {
             let _ = key_from_file;
-            certificate.is_empty()
+            certificate.paths.is_empty()
         };
         (!none).then(|| Self {
             settings: settings.clone(),
             roots: roots.to_vec(),
-            certificate,
-            #[cfg(feature = "jwt")]
-            key,
+            latest: Mutex::new(Latest {
+                certificate,
+                #[cfg(feature = "jwt")]
+                key,
+            }),
         })
     }
 
-    /// What changed since the last call, read again.
-    pub(crate) fn reload(&self) -> Reloaded {
-        let mut reloaded = Reloaded::default();
-        // Every file is looked at, so that each remembers its time.
-        if self.certificate.iter().filter(|file| file.changed()).count() > 0 {
-            let client = self
-                .settings
-                .read_client_certificate()
-                .and_then(|certificate| default_http_client(certificate.as_ref(), &self.roots));
-            match client {
-                Ok(client) => {
-                    tracing::info!("the client certificate file changed; using the new one");
-                    reloaded.http_client = Some(client);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "keeping the client certificate read before");
-                    self.certificate.iter().for_each(Watched::forget);
-                }
-            }
+    /// The versions the files are at now, reading them again if one changed.
+    pub(crate) fn look(&self) -> Seen {
+        self.look_in(&mut self.lock())
+    }
+
+    /// What changed for the endpoint that has seen `seen`, which is brought up to date.
+    pub(crate) fn reload(&self, seen: &mut Seen) -> Reloaded {
+        let mut latest = self.lock();
+        self.look_in(&mut latest);
+        Reloaded {
+            http_client: latest.certificate.newer_than(&mut seen.certificate),
+            #[cfg(feature = "jwt")]
+            client_key: latest.key.newer_than(&mut seen.key),
         }
+    }
+
+    fn look_in(&self, latest: &mut Latest) -> Seen {
+        let certificate = latest.certificate.look("client certificate", || {
+            let certificate = self.settings.read_client_certificate()?;
+            default_http_client(certificate.as_ref(), &self.roots)
+        });
         #[cfg(feature = "jwt")]
-        if self.key.iter().filter(|file| file.changed()).count() > 0 {
-            match self.settings.read_client_key() {
-                Ok(key) => {
-                    tracing::info!("the client key file changed; signing with the new key");
-                    reloaded.client_key = key;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "keeping the client key read before");
-                    self.key.iter().for_each(Watched::forget);
-                }
-            }
-        }
-        reloaded
+        let key = latest.key.look("client key", || {
+            let key = self.settings.read_client_key()?;
+            key.ok_or_else(|| ConfigError::new("client_key_file", "names no key"))
+        });
+        #[cfg(not(feature = "jwt"))]
+        let key = 0;
+        Seen { certificate, key }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Latest> {
+        // Nothing under the lock panics; a poisoned one holds whole values.
+        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -1,6 +1,7 @@
 //! Credentials kept in files that the platform replaces.
 
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -18,7 +19,8 @@ use super::{CredentialError, CredentialErrorKind, CredentialFuture, CredentialSo
 const REREAD_SECRET_AFTER: Duration = Duration::from_secs(60);
 
 /// A client secret in a file, such as a Kubernetes secret mounted as a volume: read at `build()`,
-/// read again at least once a minute and at once when the token endpoint rejects the client.
+/// read again when the file changes (a `stat` per token request tells), at least once a minute,
+/// and at once when the token endpoint rejects the client.
 ///
 /// Its content, trimmed, is the secret. If the file cannot be read later on (mid-rotation, say),
 /// the last secret read keeps being used. Usually made by
@@ -33,8 +35,8 @@ const REREAD_SECRET_AFTER: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct SecretFile {
     path: PathBuf,
-    /// The last secret read, and when.
-    last: Mutex<Option<(SecretString, Instant)>>,
+    /// The last secret read, when, and the file's version then.
+    last: Mutex<Option<(SecretString, Instant, u64)>>,
 }
 
 impl SecretFile {
@@ -45,19 +47,24 @@ impl SecretFile {
 
     /// Reads the file now, keeping what it read.
     pub(crate) fn read(&self) -> Result<SecretString, CredentialError> {
+        let version = file_version(&self.path);
         let secret = read_trimmed(&self.path)?;
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        *last = Some((secret.clone(), Instant::now()));
+        *last = Some((secret.clone(), Instant::now(), version));
         Ok(secret)
     }
 
     fn current(&self, fresh: bool) -> Result<SecretString, CredentialError> {
         let last = self.last.lock().unwrap_or_else(PoisonError::into_inner).clone();
         match last {
-            Some((secret, read_at)) if !fresh && read_at.elapsed() < REREAD_SECRET_AFTER => {
+            Some((secret, read_at, version))
+                if !fresh
+                    && read_at.elapsed() < REREAD_SECRET_AFTER
+                    && version == file_version(&self.path) =>
+            {
                 Ok(secret)
             }
-            Some((secret, _)) => self.read().or_else(|error| {
+            Some((secret, ..)) => self.read().or_else(|error| {
                 tracing::warn!(%error, "keeping the client secret read before");
                 Ok(secret)
             }),
@@ -70,6 +77,10 @@ impl CredentialSource for SecretFile {
     fn credential(&self, fresh: bool) -> CredentialFuture<'_> {
         let secret = self.current(fresh).map_err(Into::into);
         Box::pin(std::future::ready(secret))
+    }
+
+    fn version(&self) -> Option<u64> {
+        Some(file_version(&self.path))
     }
 }
 
@@ -122,6 +133,24 @@ impl CredentialSource for AssertionFile {
     fn credential(&self, _fresh: bool) -> CredentialFuture<'_> {
         Box::pin(std::future::ready(self.current().map_err(Into::into)))
     }
+
+    fn version(&self) -> Option<u64> {
+        Some(file_version(&self.path))
+    }
+}
+
+/// Which file is at `path` now, and as of when: its modification time, size and (on Unix)
+/// inode, hashed. A file replaced by a rename or a `..data` swap, or rewritten in place, gets
+/// another; one that cannot be looked at is 0.
+fn file_version(path: &Path) -> u64 {
+    let Ok(metadata) = fs::metadata(path) else { return 0 };
+    // `DefaultHasher::new` has fixed keys: the same file gives the same number.
+    let mut hasher = std::hash::DefaultHasher::new();
+    metadata.modified().ok().hash(&mut hasher);
+    metadata.len().hash(&mut hasher);
+    #[cfg(unix)]
+    std::os::unix::fs::MetadataExt::ino(&metadata).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The largest credential file read: a secret or a token is a few KiB at most.

@@ -1,7 +1,8 @@
 //! DPoP on API requests (RFC 9449 §7): with a DPoP-bound token, each request carries
 //! `Authorization: DPoP <token>` and a new proof of its own, in a `DPoP` header, for its
-//! method and URI, with the token's hash (`ath`) and the resource server's nonce, if it gave
-//! one.
+//! method and URI, with the token's hash (`ath`, hashed once per token) and the resource
+//! server's nonce, if it gave one. [`Authorizer`](super::authorizer) decides which requests
+//! get one.
 //!
 //! A resource server may ask for a nonce (§9): a `401` with `WWW-Authenticate: DPoP
 //! error="use_dpop_nonce"` and a `DPoP-Nonce` header. The nonce is kept for the request's
@@ -17,21 +18,16 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use arc_swap::ArcSwapOption;
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
-use tokio::time::Instant;
-use tower_service::Service;
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
-use crate::cache::TokenCache;
+use crate::cache::Entry;
 use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::error::TokenError;
-use crate::middleware::future::ResponseFuture;
 use crate::middleware::NonceDemand;
-use crate::request::dpop::{self as proof, Claims, Prover, Target, DPOP};
+use crate::request::dpop::{self as proof, Claims, Prover, Target};
 use crate::request::response;
-use crate::BoxError;
 
 /// The most origins whose nonces are kept.
 pub(crate) const MAX_ORIGINS: usize = 32;
@@ -39,15 +35,8 @@ pub(crate) const MAX_ORIGINS: usize = 32;
 /// Proofs for the API requests of one layer, and the nonces resource servers gave it.
 pub(crate) struct ApiProofs {
     prover: Prover,
-    /// The `ath` of the token sent last: hashed once per token, not per request.
-    ath: ArcSwapOption<Ath>,
     /// The latest nonce of each origin, the most recently given first.
     nonces: Mutex<VecDeque<(Origin, Arc<str>)>>,
-}
-
-struct Ath {
-    header: HeaderValue,
-    ath: String,
 }
 
 /// What the response to a request with a proof needs: where the request went.
@@ -59,58 +48,29 @@ pub(crate) struct Proved {
 impl ApiProofs {
     pub(crate) fn new(config: &Config) -> Option<Arc<Self>> {
         let dpop = config.dpop.as_ref()?;
-        Some(Arc::new(Self {
-            prover: Prover::new(&dpop.key),
-            ath: ArcSwapOption::empty(),
-            nonces: Mutex::default(),
-        }))
+        Some(Arc::new(Self { prover: Prover::new(&dpop.key), nonces: Mutex::default() }))
     }
 
-    /// Adds a proof to `request`, which is to carry our token in `header`, if the token is
-    /// DPoP-bound (a bearer token, downgraded with `dpop_allow_bearer`, goes without).
-    pub(crate) fn prove<B>(
-        self: &Arc<Self>,
-        request: &mut Request<B>,
-        header: &HeaderValue,
-    ) -> Result<Option<Box<Proved>>, TokenError> {
-        let Some((proof, proved)) = self.proof_for(request.method(), request.uri(), header)? else {
-            return Ok(None);
-        };
-        request.headers_mut().insert(DPOP, proof);
-        Ok(Some(proved))
-    }
-
-    /// The proof for a request of `method` to `uri` that carries our token in `header`, with
-    /// what its response needs; `None` for a bearer token. For clients other than Tower's.
+    /// The proof for a request of `method` to `uri` that carries `entry`, with what its
+    /// response needs; `None` for a bearer token (downgraded with `dpop_allow_bearer`).
     pub(crate) fn proof_for(
         self: &Arc<Self>,
         method: &Method,
         uri: &Uri,
-        header: &HeaderValue,
+        entry: &Entry,
     ) -> Result<Option<(HeaderValue, Box<Proved>)>, TokenError> {
-        if !response::is_dpop(header) {
+        if !response::is_dpop(entry.token.header_value()) {
             return Ok(None);
         }
-        let ath = self.ath_of(header);
         let nonce = self.nonce(uri);
         let claims = Claims {
             method: method.as_str(),
             uri: Target::Request(uri),
-            ath: Some(&ath.ath),
+            ath: Some(entry.ath()),
             nonce: nonce.as_deref(),
         };
         let proof = self.prover.proof(&claims, SystemTime::now())?;
         Ok(Some((proof, Box::new(Proved { proofs: Arc::clone(self), uri: uri.clone() }))))
-    }
-
-    fn ath_of(&self, header: &HeaderValue) -> Arc<Ath> {
-        if let Some(ath) = self.ath.load_full().filter(|ath| ath.header == *header) {
-            return ath;
-        }
-        let ath = proof::ath(response::token_in(header));
-        let ath = Arc::new(Ath { header: header.clone(), ath });
-        self.ath.store(Some(Arc::clone(&ath)));
-        ath
     }
 
     /// The nonce of `uri`'s origin, if its server gave one. The lock is not held while
@@ -153,42 +113,6 @@ impl Proved {
             (true, Some(_)) => NonceDemand::Resend,
             (true, None) => NonceDemand::Unusable,
         }
-    }
-}
-
-/// `call` of [`ClientCredentials`](crate::ClientCredentials) with DPoP configured: as without,
-/// and each request that carries a DPoP-bound token gets its proof.
-pub(crate) fn call<S, B, ResB>(
-    inner: &mut S,
-    cache: &Arc<TokenCache>,
-    proofs: &Arc<ApiProofs>,
-    mut request: Request<B>,
-) -> ResponseFuture<S, B>
-where
-    S: Service<Request<B>, Response = Response<ResB>> + Clone,
-    S::Error: Into<BoxError>,
-{
-    // The caller's own `Authorization` wins, and goes without a proof of ours.
-    if request.headers().contains_key(AUTHORIZATION) {
-        return ResponseFuture::calling(inner.call(request), None);
-    }
-    let error = match cache.header(Instant::now()) {
-        Some((header, sent)) => match proofs.prove(&mut request, &header) {
-            Ok(proved) => {
-                request.headers_mut().insert(AUTHORIZATION, header);
-                return ResponseFuture::proved(inner.call(request), sent, proved);
-            }
-            Err(error) => Some(error),
-        },
-        None => None,
-    };
-    // Wait for a token (or report the error) with the service `poll_ready` readied, as the
-    // service does without DPoP.
-    let clone = inner.clone();
-    let inner = std::mem::replace(inner, clone);
-    match error {
-        Some(error) => ResponseFuture::failed(error, cache, request, inner),
-        None => ResponseFuture::waiting_with_proofs(cache, request, inner, Arc::clone(proofs)),
     }
 }
 
@@ -276,11 +200,7 @@ mod tests {
     #[test]
     fn nonces_are_kept_per_origin_and_bounded() {
         let key = crate::DpopKey::generate(crate::DpopAlgorithm::Es256).unwrap();
-        let proofs = ApiProofs {
-            prover: Prover::new(&key),
-            ath: ArcSwapOption::empty(),
-            nonces: Mutex::default(),
-        };
+        let proofs = ApiProofs { prover: Prover::new(&key), nonces: Mutex::default() };
         let origin = |n: usize| Origin::of(&format!("https://api-{n}.example").parse().unwrap());
         proofs.keep_nonce(origin(0).unwrap(), "a");
         proofs.keep_nonce(origin(0).unwrap(), "b");

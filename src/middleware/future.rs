@@ -6,13 +6,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::header::AUTHORIZATION;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::cache::{Outcome, SentToken, TokenCache};
-use crate::middleware::{retry, Dpop, NonceDemand, Proved};
+use crate::cache::{Outcome, TokenCache};
+use crate::error::TokenError;
+use crate::middleware::authorizer::{Authorizer, Sent, Verdict};
+use crate::middleware::retry;
 use crate::BoxError;
 
 type TokenFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -44,16 +45,18 @@ pin_project! {
             request: Option<Request<B>>,
             // Readied by `poll_ready` before `call` swapped it out.
             inner: S,
-            // Proofs to add once the token is there, with DPoP.
-            dpop: Dpop,
+            // Puts the token (and its proof) on the request once it is there.
+            authorizer: Arc<Authorizer>,
         },
         Calling {
             #[pin]
             future: S::Future,
-            // The token the request carries; `None` if it went without ours.
-            sent: Option<SentToken>,
-            // Where the request's proof was for, with DPoP, for the nonce its answer may give.
-            proved: Proved,
+            // What the request carries of ours; `None` if it went without.
+            sent: Option<Sent>,
+        },
+        // Nothing was sent: the token parameters cannot be, or no proof could be made.
+        Failed {
+            error: Option<TokenError>,
         },
     }
 }
@@ -62,54 +65,25 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) fn calling(future: S::Future, sent: Option<SentToken>) -> Self {
-        Self { state: State::Calling { future, sent, proved: Proved::default() } }
+    pub(crate) fn calling(future: S::Future, sent: Option<Sent>) -> Self {
+        Self { state: State::Calling { future, sent } }
     }
 
-    pub(crate) fn waiting(cache: &Arc<TokenCache>, request: Request<B>, inner: S) -> Self {
-        Self::waiting_for(Box::pin(Arc::clone(cache).get()), cache, request, inner, Dpop::default())
-    }
-
-    fn waiting_for(
-        token: TokenFuture,
-        cache: &Arc<TokenCache>,
+    /// Waits for the token of `cache`, then sends `request` with it through `inner`.
+    pub(crate) fn waiting(
+        cache: Arc<TokenCache>,
         request: Request<B>,
         inner: S,
-        dpop: Dpop,
+        authorizer: Arc<Authorizer>,
     ) -> Self {
-        let cache = Arc::clone(cache);
+        let token = Box::pin(Arc::clone(&cache).get());
         let request = Some(request);
-        Self { state: State::WaitingForToken { token, cache, request, inner, dpop } }
+        Self { state: State::WaitingForToken { token, cache, request, inner, authorizer } }
     }
 
-    /// A request that carries our token and its proof `proved`.
-    #[cfg(feature = "dpop")]
-    pub(crate) fn proved(future: S::Future, sent: SentToken, proved: Proved) -> Self {
-        Self { state: State::Calling { future, sent: Some(sent), proved } }
-    }
-
-    /// Waits for a token, then adds it and its proof.
-    #[cfg(feature = "dpop")]
-    pub(crate) fn waiting_with_proofs(
-        cache: &Arc<TokenCache>,
-        request: Request<B>,
-        inner: S,
-        proofs: Arc<crate::middleware::dpop::ApiProofs>,
-    ) -> Self {
-        let token = Box::pin(Arc::clone(cache).get());
-        Self::waiting_for(token, cache, request, inner, Dpop(Some(proofs)))
-    }
-
-    /// Answers with `error` (no proof could be made, the token parameters cannot be sent),
-    /// sending nothing.
-    pub(crate) fn failed(
-        error: crate::error::TokenError,
-        cache: &Arc<TokenCache>,
-        request: Request<B>,
-        inner: S,
-    ) -> Self {
-        let token = Box::pin(std::future::ready(Err(error)));
-        Self::waiting_for(token, cache, request, inner, Dpop::default())
+    /// Answers with `error`, sending nothing.
+    pub(crate) fn failed(error: TokenError) -> Self {
+        Self { state: State::Failed { error: Some(error) } }
     }
 }
 
@@ -124,42 +98,31 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::WaitingForToken { token, cache, request, inner, dpop } => {
-                    let token = ready!(token.as_mut().poll(cx))?;
+                StateProj::WaitingForToken { token, cache, request, inner, authorizer } => {
+                    let entry = ready!(token.as_mut().poll(cx))?;
                     let Some(mut request) = request.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let (header, sent) = cache.outgoing(&token);
-                    #[cfg(feature = "dpop")]
-                    let proved = match &dpop.0 {
-                        Some(proofs) => proofs.prove(&mut request, &header)?,
-                        None => None,
-                    };
-                    #[cfg(not(feature = "dpop"))]
-                    let (proved, Dpop()) = ((), std::mem::take(dpop));
-                    request.headers_mut().insert(AUTHORIZATION, header);
+                    let (method, uri) = (request.method(), request.uri());
+                    let attach = authorizer.attach(cache, &entry, method, uri)?;
+                    let sent = attach.apply(request.headers_mut());
                     let future = inner.call(request);
-                    this.state.set(State::Calling { future, sent: Some(sent), proved });
+                    this.state.set(State::Calling { future, sent: Some(sent) });
                 }
-                StateProj::Calling { future, sent, proved } => {
+                StateProj::Calling { future, sent } => {
                     let mut response = ready!(future.poll(cx)).map_err(Into::into)?;
-                    // A nonce the resource server asked for is no verdict on the token.
-                    #[cfg(feature = "dpop")]
-                    let demand = proved.take().map_or(NonceDemand::None, |proved| {
-                        proved.nonce_demand(response.status(), response.headers())
-                    });
-                    #[cfg(not(feature = "dpop"))]
-                    let ((), demand) = (*proved, NonceDemand::None);
-                    if response.status() == StatusCode::UNAUTHORIZED {
-                        if let Some(sent) = sent.take() {
-                            match demand {
-                                NonceDemand::None => retry::rejected(&mut response, sent),
-                                NonceDemand::Resend => retry::nonce_demanded(&mut response),
-                                NonceDemand::Unusable => {}
-                            }
-                        }
+                    // A Tower client answers for the URI it was given: the same origin.
+                    let verdict = sent
+                        .take()
+                        .map(|sent| sent.judge(response.status(), response.headers(), false));
+                    if let Some(Verdict::Unauthorized { resend }) = verdict {
+                        retry::mark(&mut response, resend);
                     }
                     return Poll::Ready(Ok(response));
+                }
+                StateProj::Failed { error } => {
+                    let error = error.take().expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Err(error.into()));
                 }
             }
         }

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::cache::Stats;
-use crate::cache::TokenCaches;
+use crate::cache::{Stats, TokenCaches};
 use crate::config::{Config, TokenParams};
 use crate::error::TokenError;
+use crate::middleware::authorizer::Authorizer;
 use crate::middleware::service::ClientCredentials;
-use crate::middleware::Dpop;
 use crate::token::AccessToken;
 
 /// Adds an OAuth 2.0 client credentials bearer token to every request of the service it wraps.
@@ -40,14 +39,17 @@ use crate::token::AccessToken;
 /// ```
 #[derive(Clone)]
 pub struct ClientCredentialsLayer {
-    pub(super) caches: Arc<TokenCaches>,
-    pub(super) dpop: Dpop,
+    pub(super) authorizer: Arc<Authorizer>,
 }
 
 impl ClientCredentialsLayer {
     /// Creates the layer and its (empty) token cache.
     pub fn new(config: Config) -> Self {
-        Self { caches: Arc::new(TokenCaches::new(&config)), dpop: Dpop::new(&config) }
+        Self { authorizer: Arc::new(Authorizer::new(&config)) }
+    }
+
+    fn caches(&self) -> &TokenCaches {
+        &self.authorizer.caches
     }
 
     /// A usable token, for code outside a Tower stack: the cached one, or a new one if it has
@@ -58,7 +60,7 @@ impl ClientCredentialsLayer {
     /// The [`TokenError`] of the token request, or, while backing off after a failed one, that
     /// request's error at once.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
-        let entry = Arc::clone(&self.caches.default).get().await?;
+        let entry = Arc::clone(&self.caches().default).get().await?;
         Ok(entry.token.clone())
     }
 
@@ -78,7 +80,7 @@ impl ClientCredentialsLayer {
     /// error for parameters that cannot be sent.
     pub async fn token_for(&self, params: &TokenParams) -> Result<AccessToken, TokenError> {
         params.check().map_err(TokenError::token_params)?;
-        let entry = self.caches.cache_for(params).get().await?;
+        let entry = self.caches().cache_for(params).get().await?;
         Ok(entry.token.clone())
     }
 
@@ -89,14 +91,14 @@ impl ClientCredentialsLayer {
     ///
     /// As for [`token`](Self::token).
     pub async fn warm_up(&self) -> Result<(), TokenError> {
-        Arc::clone(&self.caches.default).get().await.map(drop)
+        Arc::clone(&self.caches().default).get().await.map(drop)
     }
 
     /// A snapshot of the cache's counters: tokens fetched, failures, waits, stale serves, and
     /// the current token's remaining lifetime. For the layer's own token; see
     /// [`stats_for`](Self::stats_for) for the others.
     pub fn stats(&self) -> Stats {
-        self.caches.default.stats()
+        self.caches().default.stats()
     }
 
     /// As [`stats`](Self::stats), for the token that requests with `params` get; `None` while
@@ -110,7 +112,7 @@ impl ClientCredentialsLayer {
     /// # Ok::<(), tower_client_credentials::ConfigError>(())
     /// ```
     pub fn stats_for(&self, params: &TokenParams) -> Option<Stats> {
-        self.caches.find(params).map(|cache| cache.stats())
+        self.caches().find(params).map(|cache| cache.stats())
     }
 }
 
@@ -118,15 +120,15 @@ impl<S> Layer<S> for ClientCredentialsLayer {
     type Service = ClientCredentials<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientCredentials::from_caches(inner, Arc::clone(&self.caches), self.dpop.clone())
+        ClientCredentials::with_authorizer(inner, Arc::clone(&self.authorizer))
     }
 }
 
 impl fmt::Debug for ClientCredentialsLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentialsLayer")
-            .field("token_url", &self.caches.default.token_url())
-            .field("client_id", &self.caches.default.client_id())
+            .field("token_url", &self.caches().default.token_url())
+            .field("client_id", &self.caches().default.client_id())
             .finish_non_exhaustive()
     }
 }

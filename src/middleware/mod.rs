@@ -1,8 +1,12 @@
-//! The Tower side: [`ClientCredentialsLayer`] wraps a service in [`ClientCredentials`], whose
+//! The request side: what an outgoing request carries and what its answer teaches, decided
+//! in one place ([`authorizer`]), and the front ends that translate those decisions:
+//! [`ClientCredentialsLayer`] wraps a service in [`ClientCredentials`], whose
 //! [`ResponseFuture`] waits for a token only when there is no usable one, and reports a `401`
 //! to the cache; [`RetryUnauthorized`] resends such a request once; [`ServiceBuilderExt`] adds
-//! `.client_credentials(config)` to `ServiceBuilder`.
+//! `.client_credentials(config)` to `ServiceBuilder`; the reqwest middleware (feature
+//! `reqwest-middleware`) does the same for reqwest.
 
+mod authorizer;
 mod builder_ext;
 #[cfg(feature = "dpop")]
 mod dpop;
@@ -20,21 +24,6 @@ pub use future::ResponseFuture;
 pub use layer::ClientCredentialsLayer;
 pub use retry::RetryUnauthorized;
 pub use service::ClientCredentials;
-
-/// The DPoP proofs of a layer (feature `dpop`), shared by its services: `None` without DPoP
-/// configured, and nothing at all without the feature.
-#[derive(Clone, Default)]
-pub(crate) struct Dpop(#[cfg(feature = "dpop")] Option<std::sync::Arc<dpop::ApiProofs>>);
-
-impl Dpop {
-    #[cfg_attr(not(feature = "dpop"), allow(unused_variables))]
-    pub(crate) fn new(config: &crate::config::Config) -> Self {
-        Self(
-            #[cfg(feature = "dpop")]
-            dpop::ApiProofs::new(config),
-        )
-    }
-}
 
 /// What a `401` says of DPoP nonces (feature `dpop`): nothing (`None`: it may be a rejection of
 /// the token), or that the resource server wants a nonce in the proof, which is no verdict on

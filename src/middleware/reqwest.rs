@@ -24,16 +24,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ::reqwest::{Request, Response, StatusCode};
-use http::header::AUTHORIZATION;
+use ::reqwest::{Request, Response};
 use http::{Extensions, Uri};
-use reqwest_middleware::{Middleware, Next};
+use reqwest_middleware::{Error, Middleware, Next};
 use tokio::time::Instant;
 
-use crate::cache::{SentToken, TokenCache, TokenCaches};
 use crate::config::Config;
+use crate::middleware::authorizer::{other_origin, Authorizer, Outgoing, Sent, Verdict};
 use crate::middleware::layer::ClientCredentialsLayer;
-use crate::middleware::NonceDemand;
 
 /// A [`reqwest_middleware::Middleware`] that adds the bearer token of a
 /// [`ClientCredentialsLayer`] to each request, drops a token the API answers `401` to, and
@@ -94,97 +92,77 @@ use crate::middleware::NonceDemand;
 /// ```
 #[derive(Clone)]
 pub struct ClientCredentialsMiddleware {
-    caches: Arc<TokenCaches>,
-    #[cfg(feature = "dpop")]
-    dpop: crate::middleware::Dpop,
-}
-
-/// The token a request carries, and with DPoP what its response needs.
-struct Attached {
-    sent: SentToken,
-    #[cfg(feature = "dpop")]
-    proved: crate::middleware::Proved,
-}
-
-impl Attached {
-    /// Keeps the nonce `response` gives (DPoP), and says whether it is a `401` that asks for
-    /// one: no rejection of the token, and worth a resend when the nonce can be used.
-    #[cfg(feature = "dpop")]
-    fn nonce_demand(&mut self, response: &Response) -> NonceDemand {
-        self.proved.take().map_or(NonceDemand::None, |proved| {
-            proved.nonce_demand(response.status(), response.headers())
-        })
-    }
-
-    #[cfg(not(feature = "dpop"))]
-    fn nonce_demand(&mut self, _: &Response) -> NonceDemand {
-        NonceDemand::None
-    }
+    authorizer: Arc<Authorizer>,
 }
 
 impl ClientCredentialsMiddleware {
     /// The middleware with a token cache of its own. To share one token with Tower services,
     /// use [`ClientCredentialsLayer::reqwest_middleware`] instead.
     pub fn new(config: Config) -> Self {
-        Self {
-            caches: Arc::new(TokenCaches::new(&config)),
-            #[cfg(feature = "dpop")]
-            dpop: crate::middleware::Dpop::new(&config),
-        }
+        Self { authorizer: Arc::new(Authorizer::new(&config)) }
     }
 
-    /// The request's URI, if it may carry our token: it has no `Authorization` of the
-    /// caller's, its URL is a URI (reqwest refuses to send one that is not, e.g. over 64 KiB),
-    /// and the allow-list (if any) has its origin.
-    fn takes_token(&self, request: &Request) -> Option<Uri> {
-        if request.headers().contains_key(AUTHORIZATION) {
-            return None;
-        }
-        let uri = Uri::try_from(request.url().as_str()).ok()?;
-        self.caches.default.allows(&uri).then_some(uri)
-    }
-
-    /// Puts the token on `request` (the cached one, or the one the token request brings), and
-    /// with DPoP its proof.
-    async fn attach(
-        &self,
-        request: &mut Request,
-        #[cfg_attr(not(feature = "dpop"), allow(unused_variables))] uri: &Uri,
-        cache: &Arc<TokenCache>,
-    ) -> reqwest_middleware::Result<Attached> {
-        let (header, sent) = match cache.header(Instant::now()) {
-            Some(usable) => usable,
-            None => {
-                let entry = Arc::clone(cache).get().await;
-                let entry = entry.map_err(reqwest_middleware::Error::middleware)?;
-                cache.outgoing(&entry)
+    /// A redirect policy for the reqwest client under this middleware: it follows redirects
+    /// within the origin the request was sent to (at most 10, as reqwest's default does), and
+    /// stops at a redirect to another origin, handing its `3xx` back to the caller.
+    ///
+    /// reqwest's default policy follows a redirect anywhere and takes `Authorization` off on
+    /// the way to another origin, but no other header: a DPoP proof (feature `dpop`) would
+    /// follow, and a middleware sees neither the redirect nor the next request. With this
+    /// policy nothing of ours reaches an origin it was not sent to. Without DPoP the default
+    /// policy is safe too; this one also spares the other origin a request that has lost its
+    /// token. Either way the middleware judges an answer only by the origin it came from: a
+    /// `401` or a nonce from another origin says nothing about our token.
+    ///
+    /// ```
+    /// use reqwest_middleware::ClientBuilder;
+    /// use tower_client_credentials::{ClientCredentialsMiddleware, Config};
+    ///
+    /// # let config = Config::builder("https://auth.example.com/token", "id", "secret").build()?;
+    /// let client = reqwest::Client::builder()
+    ///     .redirect(ClientCredentialsMiddleware::redirect_policy())
+    ///     .build()
+    ///     .expect("a client");
+    /// let client = ClientBuilder::new(client).with(ClientCredentialsMiddleware::new(config)).build();
+    /// # let _ = client;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn redirect_policy() -> reqwest::redirect::Policy {
+        let limited = reqwest::redirect::Policy::default();
+        reqwest::redirect::Policy::custom(move |attempt| {
+            let from = attempt.previous().last().map(url::Url::origin);
+            if from == Some(attempt.url().origin()) {
+                limited.redirect(attempt)
+            } else {
+                attempt.stop()
             }
-        };
-        #[cfg(feature = "dpop")]
-        let proved = self.prove(request, uri, &header)?;
-        request.headers_mut().insert(AUTHORIZATION, header);
-        Ok(Attached {
-            sent,
-            #[cfg(feature = "dpop")]
-            proved,
         })
     }
 
-    /// Adds the DPoP proof for a request that is to carry our token in `header`.
-    #[cfg(feature = "dpop")]
-    fn prove(
+    /// Puts what [`Authorizer::outgoing`] decided on `request` for `uri`, waiting for the
+    /// token first if it must: `None` for a request that goes as it is.
+    async fn authorize(
         &self,
+        decision: Outgoing<'_>,
         request: &mut Request,
         uri: &Uri,
-        header: &http::HeaderValue,
-    ) -> reqwest_middleware::Result<crate::middleware::Proved> {
-        let Some(proofs) = &self.dpop.0 else { return Ok(None) };
-        let proof = proofs.proof_for(request.method(), uri, header);
-        let Some((proof, proved)) = proof.map_err(reqwest_middleware::Error::middleware)? else {
-            return Ok(None);
+    ) -> reqwest_middleware::Result<Option<Sent>> {
+        let attach = match decision {
+            Outgoing::Pass => return Ok(None),
+            Outgoing::Attach(attach) => attach,
+            Outgoing::Wait(cache) => {
+                let entry = Arc::clone(&cache).get().await.map_err(Error::middleware)?;
+                let attach = self.authorizer.attach(&cache, &entry, request.method(), uri);
+                attach.map_err(Error::middleware)?
+            }
+            Outgoing::Fail(error) => return Err(Error::middleware(error)),
         };
-        request.headers_mut().insert(crate::request::dpop::DPOP, proof);
-        Ok(Some(proved))
+        Ok(Some(attach.apply(request.headers_mut())))
+    }
+
+    fn decide<'a>(&'a self, request: &Request, uri: &Uri, extensions: &Extensions) -> Outgoing<'a> {
+        let headers = request.headers();
+        self.authorizer.outgoing(request.method(), uri, headers, extensions, Instant::now())
     }
 }
 
@@ -207,11 +185,7 @@ impl ClientCredentialsLayer {
     /// # Ok::<(), tower_client_credentials::ConfigError>(())
     /// ```
     pub fn reqwest_middleware(&self) -> ClientCredentialsMiddleware {
-        ClientCredentialsMiddleware {
-            caches: Arc::clone(&self.caches),
-            #[cfg(feature = "dpop")]
-            dpop: self.dpop.clone(),
-        }
+        ClientCredentialsMiddleware { authorizer: Arc::clone(&self.authorizer) }
     }
 }
 
@@ -223,38 +197,33 @@ impl Middleware for ClientCredentialsMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let Some(uri) = self.takes_token(&request) else {
+        // reqwest refuses to send a URL that is no URI (over 64 KiB, say): it goes as it is.
+        let Ok(uri) = Uri::try_from(request.url().as_str()) else {
             return next.run(request, extensions).await;
         };
-        // The token the request needs: by route, or a `TokenParams` given with
-        // `RequestBuilder::with_extension`.
-        let cache =
-            self.caches.select(&uri, extensions).map_err(reqwest_middleware::Error::middleware)?;
-        // Before the token goes on: the copy to resend takes the token current then.
-        let copy = request.try_clone();
-        let mut attached = self.attach(&mut request, &uri, &cache).await?;
-        let response = next.clone().run(request, extensions).await?;
-        // A DPoP nonce demanded says nothing against the token, and is worth a resend when
-        // the nonce can be used; any other `401` is, when it dropped the token (a new one is
-        // coming).
-        let demand = attached.nonce_demand(&response);
-        let resend = response.status() == StatusCode::UNAUTHORIZED
-            && match demand {
-                NonceDemand::None => attached.sent.rejected(),
-                NonceDemand::Resend => true,
-                NonceDemand::Unusable => false,
-            };
-        if !resend {
-            return Ok(response);
+        let decision = self.decide(&request, &uri, extensions);
+        if let Outgoing::Pass = decision {
+            return next.run(request, extensions).await;
         }
-        // A stream cannot be sent again.
-        let Some(mut request) = copy else { return Ok(response) };
+        // Taken before the token goes on: a resend takes the token current then. A streaming
+        // body cannot be sent twice, and gives none.
+        let copy = request.try_clone();
+        let sent = self.authorize(decision, &mut request, &uri).await?;
+        let response = next.clone().run(request, extensions).await?;
+        let Some(sent) = sent else { return Ok(response) };
+        let elsewhere = other_origin(&uri, response.url());
+        let verdict = sent.judge(response.status(), response.headers(), elsewhere);
+        let (Verdict::Unauthorized { resend: true }, Some(mut request)) = (verdict, copy) else {
+            return Ok(response);
+        };
         drop(response);
-        let mut attached = self.attach(&mut request, &uri, &cache).await?;
+        let decision = self.decide(&request, &uri, extensions);
+        let sent = self.authorize(decision, &mut request, &uri).await?;
         let response = next.run(request, extensions).await?;
-        let demand = attached.nonce_demand(&response);
-        if response.status() == StatusCode::UNAUTHORIZED && demand == NonceDemand::None {
-            attached.sent.rejected();
+        if let Some(sent) = sent {
+            // Once only: what this answer teaches reaches the cache, and the caller gets it.
+            let elsewhere = other_origin(&uri, response.url());
+            sent.judge(response.status(), response.headers(), elsewhere);
         }
         Ok(response)
     }
@@ -263,8 +232,8 @@ impl Middleware for ClientCredentialsMiddleware {
 impl fmt::Debug for ClientCredentialsMiddleware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentialsMiddleware")
-            .field("token_url", &self.caches.default.token_url())
-            .field("client_id", &self.caches.default.client_id())
+            .field("token_url", &self.authorizer.caches.default.token_url())
+            .field("client_id", &self.authorizer.caches.default.client_id())
             .finish_non_exhaustive()
     }
 }

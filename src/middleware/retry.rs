@@ -11,8 +11,6 @@
 use http::{Request, Response};
 use tower::retry::Policy;
 
-use crate::cache::SentToken;
-
 /// Left in the extensions of a `401` response to our token: will a new attempt carry
 /// something new, a new token (the token was dropped) or, with DPoP, a proof with the nonce
 /// the server asked for?
@@ -21,17 +19,9 @@ struct TokenRejected {
     resend: bool,
 }
 
-/// Reports a `401` to the token `sent` with the request.
-pub(crate) fn rejected<B>(response: &mut Response<B>, sent: SentToken) {
-    let resend = sent.rejected();
+/// Marks a `401` to our token: `resend` when another attempt would carry something new.
+pub(crate) fn mark<B>(response: &mut Response<B>, resend: bool) {
     response.extensions_mut().insert(TokenRejected { resend });
-}
-
-/// Marks a `401` that asked for a DPoP nonce, now kept for the next proof: worth one resend,
-/// with the same token, which the `401` said nothing against.
-#[cfg_attr(not(feature = "dpop"), allow(dead_code))]
-pub(crate) fn nonce_demanded<B>(response: &mut Response<B>) {
-    response.extensions_mut().insert(TokenRejected { resend: true });
 }
 
 /// A [`tower::retry::Policy`] that resends a request once when the API rejected its token

@@ -7,7 +7,9 @@
 //!
 //! When the endpoint rejects the client and the credential's source has something new (a
 //! secret or an assertion rotated since it was read), the request is sent again at once with
-//! it: once, so that a credential that is simply wrong still backs off.
+//! it: once, so that a credential that is simply wrong still backs off. The endpoint also
+//! remembers which credential it last saw rejected ([`CredentialVersion`]), so that the cache
+//! can ask again as soon as that credential changes rather than wait out the backoff.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -28,7 +30,7 @@ pub(crate) mod response;
 use assertion::AssertionSigner;
 use response::TokenResponse;
 
-use crate::config::{AuthMethod, Config, CredentialFiles};
+use crate::config::{AuthMethod, Config, CredentialFiles, Seen};
 use crate::credential::CredentialSource;
 use crate::error::{TokenError, TokenErrorKind};
 
@@ -40,6 +42,14 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// The `client_assertion_type` of a JWT (RFC 7523 §2.2).
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Which credential a token request sent: the version of its source (see
+/// [`CredentialSource::version`]) and of the key and certificate files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CredentialVersion {
+    source: Option<u64>,
+    files: Option<Seen>,
+}
 
 /// A token endpoint and what to send it.
 pub(crate) struct TokenEndpoint {
@@ -59,8 +69,11 @@ pub(crate) struct TokenEndpoint {
     /// Signs a client assertion for each request, with the JWT methods and a key or secret.
     #[cfg(feature = "jwt")]
     signer: Mutex<Option<AssertionSigner>>,
-    /// The key and certificate files to read again when they change.
-    files: Option<Arc<CredentialFiles>>,
+    /// The key and certificate files to read again when they change (shared with the other
+    /// endpoints of the configuration), and which versions of them this one uses.
+    files: Option<(Arc<CredentialFiles>, Mutex<Seen>)>,
+    /// The credential the endpoint rejected last, until one is accepted.
+    rejected: Mutex<Option<CredentialVersion>>,
     /// A DPoP proof for each request, and the endpoint's nonce.
     #[cfg(feature = "dpop")]
     dpop: Option<dpop::TokenProofs>,
@@ -99,7 +112,8 @@ impl TokenEndpoint {
             source,
             #[cfg(feature = "jwt")]
             signer: Mutex::new(AssertionSigner::new(config)),
-            files: config.credential_files.clone(),
+            files: config.credential_files.clone().map(|files| (files, Mutex::default())),
+            rejected: Mutex::new(None),
             #[cfg(feature = "dpop")]
             dpop: config.dpop.as_ref().map(|d| dpop::TokenProofs::new(d, &config.token_url)),
             timeout: config.request_timeout,
@@ -124,27 +138,53 @@ impl TokenEndpoint {
 
     async fn request_with_rotation(&self) -> Result<TokenResponse, TokenError> {
         self.reload_changed_files();
+        // Taken before the credential is read: a change after it is a change.
+        let mut version = self.credential_version();
         let credential = self.rotating_credential(false).await?;
-        let result = self.exchange(credential.as_ref()).await;
-        let Some(sent) = credential else { return result };
-        if !result.as_ref().is_err_and(TokenError::rejects_the_client) {
-            return result;
-        }
-        match self.rotating_credential(true).await? {
-            Some(fresh) if fresh.expose_secret() != sent.expose_secret() => {
+        let mut result = self.exchange(credential.as_ref()).await;
+        let rejected =
+            |result: &Result<_, _>| result.as_ref().is_err_and(TokenError::rejects_the_client);
+        if let Some(sent) = credential.filter(|_| rejected(&result)) {
+            version = self.credential_version();
+            let fresh = self.rotating_credential(true).await?;
+            if let Some(fresh) = fresh.filter(|fresh| fresh.expose_secret() != sent.expose_secret())
+            {
                 tracing::info!(
                     "the client was rejected and its credential has changed; asking again"
                 );
-                self.exchange(Some(&fresh)).await
+                result = self.exchange(Some(&fresh)).await;
             }
-            _ => result,
         }
+        let mut last_rejected = self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        match &result {
+            Ok(_) => *last_rejected = None,
+            Err(_) if rejected(&result) => *last_rejected = Some(version),
+            Err(_) => {}
+        }
+        drop(last_rejected);
+        result
+    }
+
+    /// Which credential the client would send now: the source's version, and the key and
+    /// certificate files'.
+    fn credential_version(&self) -> CredentialVersion {
+        CredentialVersion {
+            source: self.source.as_ref().and_then(|source| source.version()),
+            files: self.files.as_ref().map(|(files, _)| files.look()),
+        }
+    }
+
+    /// Whether the client's credential changed since the endpoint last rejected it: worth
+    /// asking again at once. A source that cannot tell its version never counts as changed.
+    pub(crate) fn credential_changed(&self) -> bool {
+        let rejected = *self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        rejected.is_some_and(|rejected| rejected != self.credential_version())
     }
 
     /// Takes the new client certificate or key, if their files changed.
     fn reload_changed_files(&self) {
-        let Some(files) = &self.files else { return };
-        let reloaded = files.reload();
+        let Some((files, seen)) = &self.files else { return };
+        let reloaded = files.reload(&mut seen.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(client) = reloaded.http_client {
             *self.client.lock().unwrap_or_else(PoisonError::into_inner) = client;
         }
