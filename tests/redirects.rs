@@ -10,9 +10,10 @@
 //! header, the `DPoP` proof included. B's `401` and its `DPoP-Nonce` say nothing of A: they
 //! must not drop A's token, cause a resend to A, or put B's nonce in a proof sent to A.
 //!
-//! `ClientCredentialsMiddleware::redirect_policy()` (module `with_redirect_policy`, at the
-//! bottom) follows redirects within the origin, up to 10, and hands a redirect to another
-//! origin back to the caller, so that nothing of ours, proof included, goes there.
+//! With `ClientCredentialsMiddleware::redirect_policy()` (module `with_redirect_policy`, at
+//! the bottom) the client follows nothing: the middleware follows redirects within the origin,
+//! up to 10, each hop with the token of its own path and a proof for its own URL, and hands a
+//! redirect to another origin back to the caller, so that nothing of ours goes there.
 #![cfg(feature = "reqwest-middleware")]
 
 mod common;
@@ -111,6 +112,7 @@ async fn origins(b_asks_for_a_nonce: bool) -> (Origin, Origin) {
         match path {
             "/start" => found(&to_b),
             "/old" => found("/new"),
+            "/orders/old" => found("/billing/new"),
             _ => match (hop("/hop/"), hop("/long/")) {
                 (Some(n), _) if n < 10 => found(&format!("/hop/{}", n + 1)),
                 (_, Some(n)) => found(&format!("/long/{}", n + 1)),
@@ -265,8 +267,7 @@ mod dpop {
     }
 }
 
-/// `ClientCredentialsMiddleware::redirect_policy()`, which the fix adds: these do not compile
-/// before it exists.
+/// The client built with `ClientCredentialsMiddleware::redirect_policy()`.
 mod with_redirect_policy {
     use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
     use tower_client_credentials::{ClientCredentialsLayer, ClientCredentialsMiddleware};
@@ -351,12 +352,11 @@ mod with_redirect_policy {
         assert_eq!((tokens_issued(&servers), layer.stats().invalidations), (1, 0));
     }
 
-    /// As with the default policy: the hop within the origin carries the headers of the first
-    /// request, so the proof `/new` gets is the one made for `/old`.
+    /// Unlike the default policy, which sends `/new` the proof made for `/old`: each hop goes
+    /// through the middleware and gets a proof of its own.
     #[cfg(feature = "dpop")]
     #[tokio::test]
-    async fn with_dpop_a_redirect_within_the_origin_is_followed_with_the_token_and_the_first_proof()
-    {
+    async fn with_dpop_a_redirect_within_the_origin_is_followed_with_a_proof_for_the_new_url() {
         use super::dpop::{dpop_layer, proof_claims, tokens_issued};
 
         let (servers, layer) = dpop_layer().await;
@@ -368,7 +368,38 @@ mod with_redirect_policy {
         let new = &a.requests_for("/new")[0];
         let token = layer.token().await.unwrap();
         assert_eq!(new["authorization"], format!("DPoP {}", token.secret()).as_str());
-        assert_eq!(proof_claims(new)["htu"], a.url("/old"));
+        assert_eq!(proof_claims(new)["htu"], a.url("/new"));
+        let old = &a.requests_for("/old")[0];
+        assert_ne!(proof_claims(new)["jti"], proof_claims(old)["jti"], "a new proof");
         assert_eq!((tokens_issued(&servers), b.requests().len()), (1, 0));
+    }
+
+    /// A route's token stays on its route's paths: the hop to `/billing` takes billing's.
+    #[tokio::test]
+    async fn a_redirect_to_another_route_of_the_origin_takes_that_routes_token() {
+        use tower_client_credentials::TokenParams;
+
+        let tokens = TokenServer::start_judging(|_, received| {
+            let audience = received.param("audience").unwrap_or("none");
+            super::common::Reply::json(
+                200,
+                format!(r#"{{"access_token":"for-{audience}","expires_in":3600}}"#),
+            )
+        })
+        .await;
+        let (a, _b) = origins(false).await;
+        let config = tokens
+            .config()
+            .route(a.url("/orders"), TokenParams::new().audience("orders"))
+            .route(a.url("/billing"), TokenParams::new().audience("billing"))
+            .build()
+            .unwrap();
+        let layer = ClientCredentialsLayer::new(config);
+
+        let response = client(&layer).get(a.url("/orders/old")).send().await.unwrap();
+
+        assert_eq!(response.status(), 200);
+        assert_eq!(a.requests_for("/orders/old")[0]["authorization"], "Bearer for-orders");
+        assert_eq!(a.requests_for("/billing/new")[0]["authorization"], "Bearer for-billing");
     }
 }

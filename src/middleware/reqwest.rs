@@ -24,7 +24,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ::reqwest::{Request, Response};
+use ::reqwest::{Method, Request, Response, StatusCode};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING};
 use http::{Extensions, Uri};
 use reqwest_middleware::{Error, Middleware, Next};
 use tokio::time::Instant;
@@ -55,7 +56,11 @@ use crate::middleware::layer::ClientCredentialsLayer;
 ///   token. A streaming body cannot be sent twice: its `401` goes back to the caller, and the
 ///   next request carries the new token.
 /// - with DPoP (feature `dpop`), each request gets its proof, and a `401` that demands a nonce
-///   (`use_dpop_nonce`) is resent once with it, as above, without dropping the token.
+///   (`use_dpop_nonce`) is resent once with it, as above, without dropping the token;
+/// - an answer from another origin than the one the token went to (a redirect the client
+///   followed) teaches nothing: no `401`, no nonce. Build the client with
+///   [`redirect_policy`](Self::redirect_policy), and the middleware follows redirects within
+///   the origin itself, each hop with its own token and proof, and hands back the others.
 ///
 /// Middleware runs in the order it was added, the first added seeing the request first. Add a
 /// retry middleware (reqwest-retry's) *before* this one, so that each attempt passes through it
@@ -96,23 +101,29 @@ pub struct ClientCredentialsMiddleware {
 }
 
 impl ClientCredentialsMiddleware {
+    /// The most redirects within an origin that the middleware follows in a row for one
+    /// request, with [`redirect_policy`](Self::redirect_policy): reqwest's own default.
+    pub const MAX_REDIRECTS: usize = 10;
+
     /// The middleware with a token cache of its own. To share one token with Tower services,
     /// use [`ClientCredentialsLayer::reqwest_middleware`] instead.
     pub fn new(config: Config) -> Self {
         Self { authorizer: Arc::new(Authorizer::new(&config)) }
     }
 
-    /// A redirect policy for the reqwest client under this middleware: it follows redirects
-    /// within the origin the request was sent to (at most 10, as reqwest's default does), and
-    /// stops at a redirect to another origin, handing its `3xx` back to the caller.
+    /// The redirect policy for the reqwest client under this middleware: the client follows
+    /// no redirect itself, and the middleware follows those within the origin a request with
+    /// our token was sent to (at most [`MAX_REDIRECTS`](Self::MAX_REDIRECTS) in a row, as reqwest's default), each
+    /// hop decided anew: the token its path's route takes, a DPoP proof for its own URL. A
+    /// redirect to another origin is handed back to the caller with its `3xx`.
     ///
-    /// reqwest's default policy follows a redirect anywhere and takes `Authorization` off on
-    /// the way to another origin, but no other header: a DPoP proof (feature `dpop`) would
-    /// follow, and a middleware sees neither the redirect nor the next request. With this
-    /// policy nothing of ours reaches an origin it was not sent to. Without DPoP the default
-    /// policy is safe too; this one also spares the other origin a request that has lost its
-    /// token. Either way the middleware judges an answer only by the origin it came from: a
-    /// `401` or a nonce from another origin says nothing about our token.
+    /// reqwest's default policy follows a redirect anywhere, taking `Authorization` off on the
+    /// way to another origin but no other header, and sends each hop the first hop's headers:
+    /// a DPoP proof (feature `dpop`) would reach the other origin, and within the origin a
+    /// proof for the wrong URL or a route's token would reach another path. No middleware
+    /// sees those hops. With this policy nothing of ours reaches a URL it was not made for.
+    /// Whatever the policy, the middleware judges an answer only by the origin it came from:
+    /// a `401` or a nonce from another origin says nothing about our token.
     ///
     /// ```
     /// use reqwest_middleware::ClientBuilder;
@@ -128,15 +139,7 @@ impl ClientCredentialsMiddleware {
     /// # Ok::<(), tower_client_credentials::ConfigError>(())
     /// ```
     pub fn redirect_policy() -> reqwest::redirect::Policy {
-        let limited = reqwest::redirect::Policy::default();
-        reqwest::redirect::Policy::custom(move |attempt| {
-            let from = attempt.previous().last().map(url::Url::origin);
-            if from == Some(attempt.url().origin()) {
-                limited.redirect(attempt)
-            } else {
-                attempt.stop()
-            }
-        })
+        reqwest::redirect::Policy::none()
     }
 
     /// Puts what [`Authorizer::outgoing`] decided on `request` for `uri`, waiting for the
@@ -193,7 +196,7 @@ impl ClientCredentialsLayer {
 impl Middleware for ClientCredentialsMiddleware {
     async fn handle(
         &self,
-        mut request: Request,
+        request: Request,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
@@ -201,32 +204,66 @@ impl Middleware for ClientCredentialsMiddleware {
         let Ok(uri) = Uri::try_from(request.url().as_str()) else {
             return next.run(request, extensions).await;
         };
-        let decision = self.decide(&request, &uri, extensions);
+        let mut decision = self.decide(&request, &uri, extensions);
         if let Outgoing::Pass = decision {
             return next.run(request, extensions).await;
         }
-        // Taken before the token goes on: a resend takes the token current then. A streaming
-        // body cannot be sent twice, and gives none.
-        let copy = request.try_clone();
-        let sent = self.authorize(decision, &mut request, &uri).await?;
-        let response = next.clone().run(request, extensions).await?;
-        let Some(sent) = sent else { return Ok(response) };
-        let elsewhere = other_origin(&uri, response.url());
-        let verdict = sent.judge(response.status(), response.headers(), elsewhere);
-        let (Verdict::Unauthorized { resend: true }, Some(mut request)) = (verdict, copy) else {
-            return Ok(response);
-        };
-        drop(response);
-        let decision = self.decide(&request, &uri, extensions);
-        let sent = self.authorize(decision, &mut request, &uri).await?;
-        let response = next.run(request, extensions).await?;
-        if let Some(sent) = sent {
-            // Once only: what this answer teaches reaches the cache, and the caller gets it.
+        let (mut request, mut uri, mut resent) = (request, uri, false);
+        for hop in 0..=Self::MAX_REDIRECTS {
+            // Taken before our headers go on: a resend or a redirect takes its own. A
+            // streaming body cannot be sent twice, and gives none.
+            let copy = request.try_clone();
+            let sent = self.authorize(decision, &mut request, &uri).await?;
+            let response = next.clone().run(request, extensions).await?;
+            let Some(sent) = sent else { return Ok(response) };
             let elsewhere = other_origin(&uri, response.url());
-            sent.judge(response.status(), response.headers(), elsewhere);
+            let verdict = sent.judge(response.status(), response.headers(), elsewhere);
+            request = match (verdict, copy) {
+                // Once: a new token, or a proof with the nonce asked for, goes with it.
+                (Verdict::Unauthorized { resend: true }, Some(copy)) if !resent => {
+                    resent = true;
+                    copy
+                }
+                (_, Some(copy)) if hop < Self::MAX_REDIRECTS => match redirected(copy, &response) {
+                    Some(redirected) => redirected,
+                    None => return Ok(response),
+                },
+                _ => return Ok(response),
+            };
+            drop(response);
+            uri = Uri::try_from(request.url().as_str()).map_err(Error::middleware)?;
+            decision = self.decide(&request, &uri, extensions);
         }
-        Ok(response)
+        unreachable!("the last hop returns its answer")
     }
+}
+
+/// The request that a redirect within the origin asks for, made from `request` (a copy of
+/// the one sent, without our headers) as reqwest would make it: `303` (and `301`, `302` after
+/// a `POST`) as a `GET` without a body, `307` and `308` as they were. `None` when `response`
+/// is no such redirect: another status, no usable `Location`, or another origin.
+fn redirected(mut request: Request, response: &Response) -> Option<Request> {
+    let status = response.status();
+    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    let url = response.url().join(location).ok()?;
+    if url.origin() != response.url().origin() {
+        return None;
+    }
+    let to_get = match status {
+        StatusCode::SEE_OTHER => request.method() != Method::HEAD,
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => request.method() == Method::POST,
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => false,
+        _ => return None,
+    };
+    if to_get {
+        *request.method_mut() = Method::GET;
+        *request.body_mut() = None;
+        for header in [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING] {
+            request.headers_mut().remove(header);
+        }
+    }
+    *request.url_mut() = url;
+    Some(request)
 }
 
 impl fmt::Debug for ClientCredentialsMiddleware {
