@@ -3,7 +3,7 @@
 //!
 //! [`TokenError`] is `Clone` (it is an `Arc` inside) because one failed token request answers
 //! every caller that was waiting for it: each gets the same error, not a vaguer copy. The layer's
-//! service returns it boxed, as [`BoxError`](crate::BoxError), so callers downcast to inspect it:
+//! service returns it boxed, as [`BoxError`](tower::BoxError), so callers downcast to inspect it:
 //!
 //! ```
 //! # use tower_client_credentials::{BoxError, TokenError};
@@ -191,7 +191,7 @@ impl TokenError {
     }
 
     /// The credential source failed with `source`.
-    pub(crate) fn credential(source: crate::BoxError) -> Self {
+    pub(crate) fn credential(source: tower::BoxError) -> Self {
         Self::build(TokenErrorKind::Credential, |inner| inner.source = Some(source))
     }
 

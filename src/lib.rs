@@ -90,15 +90,18 @@ pub mod store;
 mod token;
 
 pub use cache::Stats;
-pub use config::{
-    AuthMethod, ClientCertificate, Config, ConfigBuilder, DiscoveryError, DiscoveryErrorKind,
-    ServerMetadata, Settings, TokenParams, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
-    DEFAULT_LIFETIME, DEFAULT_MAX_CACHED_TOKENS, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
-};
 #[cfg(feature = "jwt")]
-pub use config::{ClientKey, SigningAlgorithm, DEFAULT_ASSERTION_LIFETIME};
+pub use config::DEFAULT_ASSERTION_LIFETIME;
+pub use config::{
+    AuthMethod, Config, ConfigBuilder, DiscoveryError, DiscoveryErrorKind, ServerMetadata,
+    Settings, TokenParams, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL, DEFAULT_LIFETIME,
+    DEFAULT_MAX_CACHED_TOKENS, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+};
+pub use credential::ClientCertificate;
+#[cfg(feature = "jwt")]
+pub use credential::{ClientKey, SigningAlgorithm};
 #[cfg(feature = "dpop")]
-pub use config::{DpopAlgorithm, DpopKey};
+pub use credential::{DpopAlgorithm, DpopKey};
 pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
 #[cfg(feature = "reqwest-middleware")]
 pub use middleware::ClientCredentialsMiddleware;
@@ -108,4 +111,6 @@ pub use middleware::{
 pub use token::AccessToken;
 
 /// The error type of [`ClientCredentials`]: the inner service's error, or a [`TokenError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// It is tower's own, so that a `tower::timeout` or `tower::buffer` around the layer returns
+/// the same type.
+pub use tower::BoxError;

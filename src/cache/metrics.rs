@@ -332,7 +332,9 @@ mod tests {
     use super::*;
     use http::StatusCode;
 
-    fn config(build: impl FnOnce(crate::ConfigBuilder) -> crate::ConfigBuilder) -> Config {
+    fn config(
+        build: impl FnOnce(crate::config::ConfigBuilder) -> crate::config::ConfigBuilder,
+    ) -> Config {
         build(Config::builder("https://auth.example.com/token", "orders", "hunter2"))
             .build()
             .unwrap()

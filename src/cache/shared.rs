@@ -270,7 +270,9 @@ fn key_name(config: &Config) -> String {
 mod tests {
     use super::*;
 
-    fn config(build: impl FnOnce(crate::ConfigBuilder) -> crate::ConfigBuilder) -> Config {
+    fn config(
+        build: impl FnOnce(crate::config::ConfigBuilder) -> crate::config::ConfigBuilder,
+    ) -> Config {
         build(Config::builder("https://a.example/token", "client", "hunter2")).build().unwrap()
     }
 
@@ -290,7 +292,10 @@ mod tests {
         let pem = |_| {
             rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem()
         };
-        let key = |pem: &str| crate::DpopKey::from_pem(pem, crate::DpopAlgorithm::Es256).unwrap();
+        let key = |pem: &str| {
+            crate::credential::DpopKey::from_pem(pem, crate::credential::DpopAlgorithm::Es256)
+                .unwrap()
+        };
         let (one, two) = (pem(1), pem(2));
         let bearer = key_name(&config(|b| b));
         let bound = key_name(&config(|b| b.dpop(key(&one))));

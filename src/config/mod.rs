@@ -18,31 +18,26 @@ mod auth_method;
 mod discovery;
 #[cfg(feature = "dpop")]
 pub(crate) mod dpop;
-#[cfg(feature = "jwt")]
-mod key;
 pub(crate) mod origin;
 mod params;
-mod reload;
 mod settings;
-mod tls;
 
 pub use auth_method::AuthMethod;
 pub use discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
-#[cfg(feature = "dpop")]
-pub use dpop::{DpopAlgorithm, DpopKey};
-#[cfg(feature = "jwt")]
-pub use key::{ClientKey, SigningAlgorithm};
 pub use params::TokenParams;
 pub(crate) use params::{resolved_path, Route, TokenKey};
 pub use settings::Settings;
-pub use tls::ClientCertificate;
 
-use crate::credential::{AssertionFile, CredentialSource, SecretFile};
+#[cfg(feature = "dpop")]
+use crate::credential::DpopKey;
+use crate::credential::{
+    check_own_client, default_http_client, AssertionFile, ClientCertificate, CredentialFiles,
+    CredentialSource, SecretFile,
+};
 use crate::error::ConfigError;
 use auth_method::Credentials;
 use discovery::Discovered;
 use origin::Origin;
-pub(crate) use reload::{CredentialFiles, Seen};
 
 /// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
 /// "long-lived", near enough that instant arithmetic cannot overflow.
@@ -107,7 +102,7 @@ pub struct Config {
     pub(crate) max_cached_tokens: usize,
     pub(crate) http_client: reqwest::Client,
     #[cfg(feature = "jwt")]
-    pub(crate) client_key: Option<crate::ClientKey>,
+    pub(crate) client_key: Option<crate::credential::ClientKey>,
     #[cfg(feature = "jwt")]
     pub(crate) assertion_audience: Option<String>,
     #[cfg(feature = "jwt")]
@@ -328,7 +323,7 @@ pub struct ConfigBuilder {
     tls_root_certificates: Vec<Vec<u8>>,
     discovered: Option<Discovered>,
     #[cfg(feature = "jwt")]
-    client_key: Option<crate::ClientKey>,
+    client_key: Option<crate::credential::ClientKey>,
     #[cfg(feature = "store")]
     store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
     client_secret_source: Option<Arc<dyn CredentialSource>>,
@@ -470,13 +465,13 @@ impl ConfigBuilder {
     /// environment: `client_key_file`, `client_key_algorithm` and `client_key_id`; a key
     /// given here replaces those.
     #[cfg(feature = "jwt")]
-    pub fn client_key(mut self, key: crate::ClientKey) -> Self {
+    pub fn client_key(mut self, key: crate::credential::ClientKey) -> Self {
         self.client_key = Some(key);
         self
     }
 
     /// Signs client assertions with the private key in this PEM file (as
-    /// [`ClientKey::from_pem`](crate::ClientKey::from_pem) reads it), read at `build()` and
+    /// [`ClientKey::from_pem`](crate::credential::ClientKey::from_pem) reads it), read at `build()` and
     /// again before a token request whenever the file has changed: a rotated key is used
     /// without a restart. The settings `client_key_file` and `client_key_algorithm`.
     /// Default: none.
@@ -484,7 +479,7 @@ impl ConfigBuilder {
     pub fn client_key_file(
         mut self,
         path: impl Into<PathBuf>,
-        algorithm: crate::SigningAlgorithm,
+        algorithm: crate::credential::SigningAlgorithm,
     ) -> Self {
         self.settings.client_key_file = Some(path.into());
         self.settings.client_key_algorithm = Some(algorithm);
@@ -789,8 +784,6 @@ impl ConfigBuilder {
         let certificate_from_files = client_certificate.is_none() && http_client.is_none();
         #[cfg(feature = "jwt")]
         let key_from_file = client_key.is_none();
-        #[cfg(not(feature = "jwt"))]
-        let key_from_file = false;
         let client_certificate = match client_certificate {
             Some(certificate) => Some(certificate),
             None => settings.read_client_certificate()?,
@@ -934,10 +927,10 @@ impl ConfigBuilder {
             return Err(ConfigError::new("max_cached_tokens", "must be at least 1"));
         }
         let credential_files = CredentialFiles::new(
-            &settings,
-            certificate_from_files,
-            key_from_file,
+            settings.certificate_files().filter(|_| certificate_from_files),
             &tls_root_certificates,
+            #[cfg(feature = "jwt")]
+            settings.key_file().filter(|_| key_from_file),
         )
         .map(Arc::new);
         #[cfg(feature = "dpop")]
@@ -950,7 +943,7 @@ impl ConfigBuilder {
         };
         let http_client = match http_client {
             Some(client) => {
-                tls::check_own_client(client_certificate.as_ref(), &tls_root_certificates)?;
+                check_own_client(client_certificate.as_ref(), &tls_root_certificates)?;
                 client
             }
             None => default_http_client(client_certificate.as_ref(), &tls_root_certificates)?,
@@ -1169,18 +1162,6 @@ fn check_positive(field: &'static str, value: Option<Duration>) -> Result<(), Co
     }
 }
 
-/// This crate's own client: no redirects, a `User-Agent` naming the crate, and the client
-/// certificate and extra roots, if any.
-pub(crate) fn default_http_client(
-    certificate: Option<&ClientCertificate>,
-    roots: &[Vec<u8>],
-) -> Result<reqwest::Client, ConfigError> {
-    let builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")));
-    tls::build_client(builder, certificate, roots)
-}
-
 #[cfg(test)]
 mod tests {
     use futures_util::FutureExt;
@@ -1328,7 +1309,11 @@ mod tests {
     fn key_settings_are_checked_and_the_key_is_never_shown() {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let pem = key.serialize_pem();
-        let key = crate::ClientKey::from_pem(&pem, crate::SigningAlgorithm::Es256).unwrap();
+        let key = crate::credential::ClientKey::from_pem(
+            &pem,
+            crate::credential::SigningAlgorithm::Es256,
+        )
+        .unwrap();
         let url = "https://a.example/t";
         let start = || Config::builder_without_secret(url, "client").client_key(key.clone());
         let short = start().assertion_lifetime(Duration::from_millis(500));
@@ -1630,7 +1615,9 @@ mod tests {
                 vec![no_secret(), ("client_key_file", signing_key.clone())],
                 |c| {
                     let algorithm = |c: &Config| c.client_key.as_ref().map(|k| k.algorithm());
-                    c.is_ok_and(|c| algorithm(c) == Some(crate::SigningAlgorithm::Es256))
+                    c.is_ok_and(|c| {
+                        algorithm(c) == Some(crate::credential::SigningAlgorithm::Es256)
+                    })
                 },
             ),
             #[cfg(feature = "jwt")]
@@ -1673,7 +1660,8 @@ mod tests {
                 let key = |c: &Config| c.dpop.as_ref().map(|d| d.key.clone());
                 c.is_ok_and(|c| {
                     key(c).is_some_and(|k| {
-                        k.algorithm() == crate::DpopAlgorithm::Es256 && !k.is_generated()
+                        k.algorithm() == crate::credential::DpopAlgorithm::Es256
+                            && !k.is_generated()
                     })
                 })
             }),
@@ -1682,7 +1670,7 @@ mod tests {
                 let key = |c: &Config| c.dpop.as_ref().map(|d| d.key.clone());
                 c.is_ok_and(|c| {
                     key(c).is_some_and(|k| {
-                        k.algorithm() == crate::DpopAlgorithm::EdDsa && k.is_generated()
+                        k.algorithm() == crate::credential::DpopAlgorithm::EdDsa && k.is_generated()
                     })
                 })
             }),
@@ -1753,8 +1741,8 @@ mod tests {
     fn left_out_settings_keep_the_builder_defaults() {
         let config = settings(&with_required("")).unwrap().into_config().unwrap();
         assert_eq!(config.auth_method(), AuthMethod::ClientSecretBasic);
-        assert_eq!(config.refresh_ahead, crate::DEFAULT_REFRESH_AHEAD);
-        assert_eq!(config.request_timeout, crate::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.refresh_ahead, crate::config::DEFAULT_REFRESH_AHEAD);
+        assert_eq!(config.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
         assert_eq!(config.max_lifetime, None);
     }
 
@@ -1956,7 +1944,7 @@ mod tests {
         vars.push(("ORDERS_REQUEST_TIMEOUT", " "));
         let config = from_map("ORDERS", &vars).unwrap();
         assert!(config.scopes().is_empty());
-        assert_eq!(config.request_timeout, crate::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
     }
 
     #[test]

@@ -29,8 +29,7 @@
 use std::cell::Cell;
 use std::env::VarError;
 use std::fmt;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -38,8 +37,10 @@ use serde::de::{self, Deserializer, Unexpected};
 use serde::Deserialize;
 
 use super::auth_method::AuthMethod;
-use super::tls::ClientCertificate;
 use super::{Config, ConfigBuilder};
+use crate::credential::{read_pem, ClientCertificate};
+#[cfg(feature = "jwt")]
+use crate::credential::{ClientKey, KeyFile, SigningAlgorithm};
 use crate::error::ConfigError;
 
 /// Every setting of a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer) that can be
@@ -243,7 +244,7 @@ pub struct Settings {
     /// or ES256. Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default, deserialize_with = "signing_algorithm")]
-    pub client_key_algorithm: Option<crate::SigningAlgorithm>,
+    pub client_key_algorithm: Option<SigningAlgorithm>,
     /// The key id sent as the assertion's `kid`. See
     /// [`ClientKey::with_key_id`](crate::ClientKey::with_key_id). Feature `jwt`.
     #[cfg(feature = "jwt")]
@@ -277,7 +278,7 @@ pub struct Settings {
     /// `dpop`.
     #[cfg(feature = "dpop")]
     #[serde(default, deserialize_with = "dpop_algorithm")]
-    pub dpop_key_algorithm: Option<crate::DpopAlgorithm>,
+    pub dpop_key_algorithm: Option<crate::credential::DpopAlgorithm>,
     /// See [`ConfigBuilder::dpop_allow_bearer`](crate::ConfigBuilder::dpop_allow_bearer).
     /// Feature `dpop`.
     #[cfg(feature = "dpop")]
@@ -369,16 +370,17 @@ impl Settings {
         })
     }
 
+    /// The client certificate's chain and key files, if given; an error if only one is.
+    pub(crate) fn certificate_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let (chain, key) = (&self.client_certificate_file, &self.client_certificate_key_file);
+        Some((chain.clone()?, key.clone()?))
+    }
+
     /// The certificate of `client_certificate_file` and `client_certificate_key_file`, if
     /// given.
     pub(crate) fn read_client_certificate(&self) -> Result<Option<ClientCertificate>, ConfigError> {
         match (&self.client_certificate_file, &self.client_certificate_key_file) {
-            (Some(chain), Some(key)) => ClientCertificate::from_pem(
-                read("client_certificate_file", chain)?,
-                read("client_certificate_key_file", key)?,
-            )
-            .map(Some)
-            .map_err(|error| ConfigError::new("client_certificate_file", error.reason())),
+            (Some(chain), Some(key)) => ClientCertificate::read_files(chain, key).map(Some),
             (None, None) => Ok(None),
             (Some(_), None) => Err(ConfigError::new(
                 "client_certificate_key_file",
@@ -394,29 +396,32 @@ impl Settings {
     /// The contents of `tls_root_certificate_file`, if given.
     pub(crate) fn read_tls_root_certificate(&self) -> Result<Option<Vec<u8>>, ConfigError> {
         let file = self.tls_root_certificate_file.as_deref();
-        file.map(|file| read("tls_root_certificate_file", file)).transpose()
+        file.map(|file| read_pem("tls_root_certificate_file", file)).transpose()
+    }
+
+    /// The file of the key that signs client assertions, if given.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn key_file(&self) -> Option<KeyFile> {
+        Some(KeyFile {
+            path: self.client_key_file.clone()?,
+            algorithm: self.client_key_algorithm.unwrap_or(SigningAlgorithm::Rs256),
+            key_id: self.client_key_id.clone(),
+        })
     }
 
     /// The signing key of `client_key_file`, if given.
     #[cfg(feature = "jwt")]
-    pub(crate) fn read_client_key(&self) -> Result<Option<crate::ClientKey>, ConfigError> {
-        let Some(file) = &self.client_key_file else {
-            if self.client_key_algorithm.is_some() || self.client_key_id.is_some() {
-                return Err(ConfigError::new(
-                    "client_key_file",
-                    "is missing: `client_key_algorithm` or `client_key_id` describes a key \
-                     that is not given",
-                ));
-            }
-            return Ok(None);
-        };
-        let algorithm = self.client_key_algorithm.unwrap_or(crate::SigningAlgorithm::Rs256);
-        let key = crate::ClientKey::from_pem(read("client_key_file", file)?, algorithm)
-            .map_err(|error| ConfigError::new("client_key_file", error.reason()))?;
-        Ok(Some(match &self.client_key_id {
-            Some(id) => key.with_key_id(id),
-            None => key,
-        }))
+    pub(crate) fn read_client_key(&self) -> Result<Option<ClientKey>, ConfigError> {
+        if self.client_key_file.is_none()
+            && (self.client_key_algorithm.is_some() || self.client_key_id.is_some())
+        {
+            return Err(ConfigError::new(
+                "client_key_file",
+                "is missing: `client_key_algorithm` or `client_key_id` describes a key that is \
+                 not given",
+            ));
+        }
+        self.key_file().map(|file| file.read()).transpose()
     }
 }
 
@@ -476,13 +481,6 @@ fn named(prefix: &str, field: &'static str, reason: impl fmt::Display) -> Config
     ConfigError::new(field, format!("{} {reason}", variable(prefix, field)))
 }
 
-/// The contents of the file a setting names; an error naming the setting and the file if it
-/// cannot be read.
-pub(super) fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    fs::read(path)
-        .map_err(|e| ConfigError::new(field, format!("`{}` cannot be read: {e}", path.display())))
-}
-
 // How each kind of value is written. Errors say what the text is (`not a duration`), for
 // `from_variables` to put after the variable's name; they never repeat a secret.
 
@@ -510,8 +508,8 @@ fn parse_auth_method(text: &str) -> Result<AuthMethod, String> {
 }
 
 #[cfg(feature = "jwt")]
-fn parse_signing_algorithm(text: &str) -> Result<crate::SigningAlgorithm, String> {
-    use crate::SigningAlgorithm::{Es256, Ps256, Rs256};
+fn parse_signing_algorithm(text: &str) -> Result<SigningAlgorithm, String> {
+    use SigningAlgorithm::{Es256, Ps256, Rs256};
     [Rs256, Ps256, Es256]
         .into_iter()
         .find(|algorithm| text.trim().eq_ignore_ascii_case(algorithm.as_str()))
@@ -552,7 +550,7 @@ fn auth_method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Auth
 #[cfg(feature = "jwt")]
 fn signing_algorithm<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<crate::SigningAlgorithm>, D::Error> {
+) -> Result<Option<SigningAlgorithm>, D::Error> {
     let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
     parse_signing_algorithm(&name).map(Some).map_err(de::Error::custom)
 }
@@ -560,9 +558,9 @@ fn signing_algorithm<'de, D: Deserializer<'de>>(
 #[cfg(feature = "dpop")]
 fn dpop_algorithm<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<crate::DpopAlgorithm>, D::Error> {
+) -> Result<Option<crate::credential::DpopAlgorithm>, D::Error> {
     let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    crate::DpopAlgorithm::parse(&name).map(Some).map_err(de::Error::custom)
+    crate::credential::DpopAlgorithm::parse(&name).map(Some).map_err(de::Error::custom)
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {

@@ -199,7 +199,8 @@ mod tests {
 
     #[test]
     fn nonces_are_kept_per_origin_and_bounded() {
-        let key = crate::DpopKey::generate(crate::DpopAlgorithm::Es256).unwrap();
+        let key =
+            crate::credential::DpopKey::generate(crate::credential::DpopAlgorithm::Es256).unwrap();
         let proofs = ApiProofs { prover: Prover::new(&key), nonces: Mutex::default() };
         let origin = |n: usize| Origin::of(&format!("https://api-{n}.example").parse().unwrap());
         proofs.keep_nonce(origin(0).unwrap(), "a");

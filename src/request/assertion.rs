@@ -18,7 +18,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::config::{AuthMethod, ClientKey, Config};
+use crate::config::{AuthMethod, Config};
+use crate::credential::ClientKey;
 use crate::error::{TokenError, TokenErrorKind};
 
 /// The claims of a client assertion (RFC 7523 §3).
@@ -118,7 +119,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::SigningAlgorithm;
+    use crate::credential::SigningAlgorithm;
 
     fn rsa_pem() -> String {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();

@@ -30,8 +30,9 @@ pub(crate) mod response;
 use assertion::AssertionSigner;
 use response::TokenResponse;
 
-use crate::config::{AuthMethod, Config, CredentialFiles, Seen};
+use crate::config::{AuthMethod, Config};
 use crate::credential::CredentialSource;
+use crate::credential::{CredentialFiles, Seen};
 use crate::error::{TokenError, TokenErrorKind};
 
 /// The most of a response body that is read.
