@@ -93,9 +93,9 @@ pub use cache::Stats;
 #[cfg(feature = "jwt")]
 pub use config::DEFAULT_ASSERTION_LIFETIME;
 pub use config::{
-    AuthMethod, Config, ConfigBuilder, DiscoveryError, DiscoveryErrorKind, ServerMetadata,
-    Settings, TokenParams, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL, DEFAULT_LIFETIME,
-    DEFAULT_MAX_CACHED_TOKENS, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+    AuthMethod, Config, ConfigBuilder, Settings, TokenParams, DEFAULT_EXPIRY_MARGIN,
+    DEFAULT_INVALIDATION_INTERVAL, DEFAULT_LIFETIME, DEFAULT_MAX_CACHED_TOKENS,
+    DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use credential::ClientCertificate;
 #[cfg(feature = "jwt")]
@@ -108,6 +108,7 @@ pub use middleware::ClientCredentialsMiddleware;
 pub use middleware::{
     ClientCredentials, ClientCredentialsLayer, ResponseFuture, RetryUnauthorized, ServiceBuilderExt,
 };
+pub use request::discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
 pub use token::AccessToken;
 
 /// The error type of [`ClientCredentials`]: the inner service's error, or a [`TokenError`].

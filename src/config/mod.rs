@@ -15,7 +15,6 @@ use secrecy::SecretString;
 use url::{Host, Url};
 
 mod auth_method;
-mod discovery;
 #[cfg(feature = "dpop")]
 pub(crate) mod dpop;
 pub(crate) mod origin;
@@ -23,7 +22,6 @@ mod params;
 mod settings;
 
 pub use auth_method::AuthMethod;
-pub use discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
 pub use params::TokenParams;
 pub(crate) use params::{resolved_path, Route, TokenKey};
 pub use settings::Settings;
@@ -36,8 +34,19 @@ use crate::credential::{
 };
 use crate::error::ConfigError;
 use auth_method::Credentials;
-use discovery::Discovered;
 use origin::Origin;
+
+/// What discovery found out about the server, for [`ConfigBuilder::build`] to choose by.
+#[derive(Debug, Clone)]
+pub(crate) struct Discovered {
+    /// `token_endpoint_auth_methods_supported`.
+    pub(crate) auth_methods: Vec<String>,
+    /// `mtls_endpoint_aliases.token_endpoint`.
+    pub(crate) mtls_token_endpoint: Option<String>,
+    /// `token_endpoint_auth_signing_alg_values_supported`, if the server lists them.
+    #[cfg(feature = "jwt")]
+    pub(crate) signing_algorithms: Option<Vec<String>>,
+}
 
 /// No lifetime is taken to be longer than this, whatever the server says: far enough to mean
 /// "long-lived", near enough that instant arithmetic cannot overflow.
@@ -222,40 +231,6 @@ impl Config {
     /// A [`ConfigError`] whose field is the variable that is missing, empty or not UTF-8.
     pub fn azure_workload_identity() -> Result<ConfigBuilder, ConfigError> {
         azure_workload_identity(|name| std::env::var(name))
-    }
-
-    /// Reads the metadata of the authorization server `issuer` (an `https` URL such as
-    /// `https://idp.example.com/realms/acme`), with an HTTP client like the one
-    /// [`Config`] uses by default: `/.well-known/oauth-authorization-server` (RFC 8414) first,
-    /// then `/.well-known/openid-configuration` (OpenID Connect).
-    ///
-    /// Each document request has the default request timeout (10 s). To read it through your
-    /// own client (a proxy, a private CA), use [`ServerMetadata::discover`].
-    ///
-    /// ```no_run
-    /// use tower_client_credentials::{ClientCredentialsLayer, Config};
-    ///
-    /// # async fn run() -> Result<(), tower_client_credentials::BoxError> {
-    /// let metadata = Config::discover("https://idp.example.com/realms/acme").await?;
-    /// let config = metadata
-    ///     .builder("my-client", "s3cret") // the token endpoint, and the server's methods
-    ///     .scope("orders:read")
-    ///     .build()?; // picks a method the server lists that the credentials fit
-    /// let layer = ClientCredentialsLayer::new(config);
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A [`DiscoveryError`] when the issuer is not an `https` URL (loopback aside), neither
-    /// document can be read, or the document found is not the issuer's or has no
-    /// `token_endpoint`. Its [`kind`](DiscoveryError::kind) says which.
-    pub async fn discover(issuer: impl AsRef<str>) -> Result<ServerMetadata, DiscoveryError> {
-        let client = default_http_client(None, &[]).map_err(|e| {
-            DiscoveryError::new(DiscoveryErrorKind::Unreachable, e.to_string(), None)
-        })?;
-        ServerMetadata::discover(issuer, &client).await
     }
 }
 

@@ -22,6 +22,7 @@ use url::Url;
 
 #[cfg(feature = "jwt")]
 mod assertion;
+pub(crate) mod discovery;
 #[cfg(feature = "dpop")]
 pub(crate) mod dpop;
 pub(crate) mod response;
