@@ -23,6 +23,7 @@ mod backoff;
 mod metrics;
 #[cfg(feature = "store")]
 mod sealed;
+mod select;
 #[cfg(feature = "store")]
 mod shared;
 mod source;

@@ -28,8 +28,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{Extensions, Uri};
 
+use crate::cache::select::{apply, key, takes, TokenKey};
 use crate::cache::{Backoff, EndpointBackoff, TokenCache};
-use crate::config::{resolved_path, Config, TokenKey, TokenParams};
+use crate::config::{resolved_path, Config, TokenParams};
 use crate::error::TokenError;
 
 /// The caches of one layer: its own, its routes', and one per other token that its requests
@@ -64,7 +65,7 @@ impl TokenCaches {
     pub(crate) fn new(config: &Config) -> Self {
         let endpoint = Arc::default();
         let default = TokenCache::new(config, &endpoint, Backoff::default());
-        let default_key = TokenParams::new().key(config);
+        let default_key = key(&TokenParams::new(), config);
         // Routes that come to the same token share its cache, the layer's own included.
         let mut made: Vec<(TokenKey, Arc<TokenCache>)> =
             vec![(default_key.clone(), default.clone())];
@@ -72,12 +73,12 @@ impl TokenCaches {
             .routes
             .iter()
             .map(|route| {
-                let key = route.params.key(config);
+                let key = key(&route.params, config);
                 if let Some(shared) = made.iter().find(|(made, _)| *made == key) {
                     return shared.clone();
                 }
                 let cache =
-                    TokenCache::new(&route.params.apply(config), &endpoint, Backoff::default());
+                    TokenCache::new(&apply(&route.params, config), &endpoint, Backoff::default());
                 made.push((key.clone(), Arc::clone(&cache)));
                 (key, cache)
             })
@@ -115,13 +116,13 @@ impl TokenCaches {
         // A path that servers resolve differently (an encoded `/`, say) takes no route.
         let path = resolved_path(uri.path());
         let route = path
-            .and_then(|path| self.config.routes.iter().position(|route| route.matches(uri, &path)));
+            .and_then(|path| self.config.routes.iter().position(|route| takes(route, uri, &path)));
         Ok(Cow::Borrowed(route.map_or(&self.default, |at| &self.routes[at].1)))
     }
 
     /// The cache of the token these parameters ask for, made if there is none.
     pub(crate) fn cache_for(&self, params: &TokenParams) -> Arc<TokenCache> {
-        let key = params.key(&self.config);
+        let key = key(params, &self.config);
         if let Some(cache) = self.kept(&key) {
             return cache;
         }
@@ -138,14 +139,14 @@ impl TokenCaches {
             && others.forget_one(self.config.max_cached_tokens)
         {}
         let backoff = others.resting.remove(&key).unwrap_or_default();
-        let cache = TokenCache::new(&params.apply(&self.config), &self.endpoint, backoff);
+        let cache = TokenCache::new(&apply(params, &self.config), &self.endpoint, backoff);
         others.caches.insert(key, Used { cache: Arc::clone(&cache), last: now });
         cache
     }
 
     /// The cache of the token these parameters ask for, if there is one.
     pub(crate) fn find(&self, params: &TokenParams) -> Option<Arc<TokenCache>> {
-        let key = params.key(&self.config);
+        let key = key(params, &self.config);
         if let Some(cache) = self.kept(&key) {
             return Some(cache);
         }

@@ -23,7 +23,7 @@ mod settings;
 
 pub use auth_method::AuthMethod;
 pub use params::TokenParams;
-pub(crate) use params::{resolved_path, Route, TokenKey};
+pub(crate) use params::{resolved_path, Route};
 pub use settings::Settings;
 
 #[cfg(feature = "dpop")]
