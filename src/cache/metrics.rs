@@ -52,6 +52,8 @@ use metrics::{Label, SharedString, Unit};
 use tokio::time::Instant;
 
 use crate::config::Config;
+#[cfg(feature = "metrics")]
+use crate::config::Requested;
 use crate::error::TokenError;
 #[cfg(feature = "metrics")]
 use crate::error::{ErrorClass, TokenErrorKind};
@@ -92,10 +94,12 @@ impl Metrics {
         #[cfg(feature = "metrics")]
         {
             let shared = |value: &str| SharedString::from_shared(Arc::<str>::from(value));
-            let host = config.token_url.host_str().unwrap_or_default();
-            let token = config.metrics_label.clone().unwrap_or_else(|| default_label(config));
+            let endpoint = &config.endpoint;
+            let host = endpoint.token_url.host_str().unwrap_or_default();
+            let token =
+                config.metrics_label.clone().unwrap_or_else(|| default_label(&config.requested));
             let labels = [
-                Label::new("client_id", shared(&config.client_id)),
+                Label::new("client_id", shared(&endpoint.client_id)),
                 Label::new("server.address", shared(host)),
                 Label::new("token", shared(&token)),
             ];
@@ -242,13 +246,13 @@ impl Drop for Waiting {
 /// The `token` label when `metrics_label` is not set: what the token is for, as configured.
 /// Never a form parameter: `param` values may be credentials.
 #[cfg(feature = "metrics")]
-fn default_label(config: &Config) -> String {
-    if !config.scopes.is_empty() {
-        config.scopes.join(" ")
-    } else if let Some(audience) = &config.audience {
+fn default_label(requested: &Requested) -> String {
+    if !requested.scopes.is_empty() {
+        requested.scopes.join(" ")
+    } else if let Some(audience) = &requested.audience {
         audience.clone()
-    } else if !config.resources.is_empty() {
-        config.resources.join(" ")
+    } else if !requested.resources.is_empty() {
+        requested.resources.join(" ")
     } else {
         "default".to_owned()
     }

@@ -47,8 +47,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::config::Lifetimes;
 use crate::error::{TokenError, TokenErrorKind};
-use crate::token::{later, AccessToken, Freshness, Lifecycle, LifetimePolicy};
+use crate::token::{later, AccessToken, Freshness, Lifecycle};
 pub(crate) use backoff::{Backoff, EndpointBackoff};
 use source::{Avoid, Received, TokenSource};
 use stats::Counters;
@@ -98,7 +99,7 @@ pub(crate) struct TokenCache {
     current: ArcSwapOption<Entry>,
     refresh: Mutex<Refresh>,
     source: Arc<TokenSource>,
-    policy: LifetimePolicy,
+    lifetimes: Lifetimes,
     client_id: String,
     invalidation_interval: Duration,
     /// The transient failures of the token endpoint, shared with the layer's other tokens.
@@ -172,9 +173,9 @@ impl TokenCache {
             current: ArcSwapOption::empty(),
             refresh: Mutex::new(Refresh { backoff, ..Refresh::default() }),
             source: Arc::new(TokenSource::new(config)),
-            policy: LifetimePolicy::new(config),
-            client_id: config.client_id.clone(),
-            invalidation_interval: config.invalidation_interval,
+            lifetimes: config.lifetimes,
+            client_id: config.endpoint.client_id.clone(),
+            invalidation_interval: config.limits.invalidation_interval,
             endpoint: Arc::clone(endpoint),
             counters: Counters::default(),
         })
@@ -371,8 +372,8 @@ impl TokenCache {
     fn finish(&self, number: u64, result: Result<Received, TokenError>) -> Option<Outcome> {
         let now = Instant::now();
         let result = result.and_then(|Received { response, sent }| {
-            let lifetime = self.policy.lifetime(response.expires_in);
-            let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
+            let lifetime = self.lifetimes.lifetime(response.expires_in);
+            let times = self.lifetimes.lifecycle(sent, lifetime, fastrand::f64());
             // An endpoint slower than the token's lifetime: the waiters cannot use it.
             if times.freshness(now) == Freshness::Invalid {
                 return Err(TokenError::new(TokenErrorKind::ExpiredOnArrival));

@@ -20,28 +20,30 @@ pub(crate) struct TokenKey {
 
 /// The token request that `config` makes with `params`, in a canonical order.
 pub(crate) fn key(params: &TokenParams, config: &Config) -> TokenKey {
+    let own = &config.requested;
     TokenKey {
-        scope: sorted(params.scope.as_deref().unwrap_or(&config.scopes)),
-        audience: params.audience.clone().or_else(|| config.audience.clone()),
-        resource: sorted(params.resource.as_deref().unwrap_or(&config.resources)),
-        param: sorted(params.param.as_deref().unwrap_or(&config.params)),
+        scope: sorted(params.scope.as_deref().unwrap_or(&own.scopes)),
+        audience: params.audience.clone().or_else(|| own.audience.clone()),
+        resource: sorted(params.resource.as_deref().unwrap_or(&own.resources)),
+        param: sorted(params.param.as_deref().unwrap_or(&own.params)),
     }
 }
 
 /// `config` with `params`, for the cache of their token.
 pub(crate) fn apply(params: &TokenParams, config: &Config) -> Config {
     let mut config = config.clone();
+    let requested = &mut config.requested;
     if let Some(scope) = &params.scope {
-        config.scopes.clone_from(scope);
+        requested.scopes.clone_from(scope);
     }
     if let Some(audience) = &params.audience {
-        config.audience = Some(audience.clone());
+        requested.audience = Some(audience.clone());
     }
     if let Some(resource) = &params.resource {
-        config.resources.clone_from(resource);
+        requested.resources.clone_from(resource);
     }
     if let Some(param) = &params.param {
-        config.params.clone_from(param);
+        requested.params.clone_from(param);
     }
     // The layer's label names the layer's token; this one is named by what it changes.
     #[cfg(feature = "metrics")]

@@ -43,11 +43,12 @@ pub(crate) struct TokenSource {
 
 impl TokenSource {
     pub(crate) fn new(config: &Config) -> Self {
+        let metrics = Metrics::new(config);
         Self {
-            endpoint: TokenEndpoint::new(config),
+            endpoint: TokenEndpoint::new(&config.endpoint, &config.requested),
             #[cfg(feature = "store")]
-            shared: crate::cache::shared::SharedTokens::new(config),
-            metrics: Metrics::new(config),
+            shared: crate::cache::shared::SharedTokens::new(config, &metrics),
+            metrics,
         }
     }
 

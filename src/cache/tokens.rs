@@ -70,6 +70,7 @@ impl TokenCaches {
         let mut made: Vec<(TokenKey, Arc<TokenCache>)> =
             vec![(default_key.clone(), default.clone())];
         let routes = config
+            .selection
             .routes
             .iter()
             .map(|route| {
@@ -115,8 +116,9 @@ impl TokenCaches {
         }
         // A path that servers resolve differently (an encoded `/`, say) takes no route.
         let path = resolved_path(uri.path());
-        let route = path
-            .and_then(|path| self.config.routes.iter().position(|route| takes(route, uri, &path)));
+        let route = path.and_then(|path| {
+            self.config.selection.routes.iter().position(|route| takes(route, uri, &path))
+        });
         Ok(Cow::Borrowed(route.map_or(&self.default, |at| &self.routes[at].1)))
     }
 
@@ -135,9 +137,8 @@ impl TokenCaches {
             used.last = now;
             return Arc::clone(&used.cache);
         }
-        while others.caches.len() >= self.config.max_cached_tokens
-            && others.forget_one(self.config.max_cached_tokens)
-        {}
+        let max = self.config.limits.max_cached_tokens;
+        while others.caches.len() >= max && others.forget_one(max) {}
         let backoff = others.resting.remove(&key).unwrap_or_default();
         let cache = TokenCache::new(&apply(params, &self.config), &self.endpoint, backoff);
         others.caches.insert(key, Used { cache: Arc::clone(&cache), last: now });

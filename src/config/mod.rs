@@ -26,6 +26,8 @@ pub use params::TokenParams;
 pub(crate) use params::{resolved_path, Route};
 pub use settings::Settings;
 
+#[cfg(feature = "jwt")]
+use crate::credential::ClientKey;
 #[cfg(feature = "dpop")]
 use crate::credential::DpopKey;
 use crate::credential::{
@@ -90,47 +92,102 @@ pub const DEFAULT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) token_url: Url,
-    pub(crate) client_id: String,
-    pub(crate) client_secret: SecretString,
+    /// What the token request asks for.
+    pub(crate) requested: Requested,
+    /// Where it goes, and how the client authenticates.
+    pub(crate) endpoint: Endpoint,
+    /// How long a token is used, and when it is refreshed.
+    pub(crate) lifetimes: Lifetimes,
+    /// Which requests get a token, and which one.
+    pub(crate) selection: Selection,
+    /// How often the API's `401`s drop a token; how many tokens are kept.
+    pub(crate) limits: Limits,
+    /// Tokens shared with other replicas (feature `store`).
+    #[cfg(feature = "store")]
+    pub(crate) shared: Shared,
+    /// The `token` label of the metrics (feature `metrics`); `None` to derive it.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_label: Option<String>,
+}
+
+/// What a token request asks for: the settings `scope`, `audience`, `resource` and `param`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requested {
     pub(crate) scopes: Vec<String>,
     pub(crate) audience: Option<String>,
     pub(crate) resources: Vec<String>,
     pub(crate) params: Vec<(String, String)>,
+}
+
+/// The token endpoint, how the client authenticates to it, and how requests to it are sent.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) token_url: Url,
+    pub(crate) client_id: String,
+    /// Empty when the client has none.
+    pub(crate) client_secret: SecretString,
     pub(crate) auth_method: AuthMethod,
     pub(crate) form_encode_basic_credentials: bool,
-    pub(crate) refresh_ahead: Duration,
-    pub(crate) expiry_margin: Duration,
-    pub(crate) default_lifetime: Duration,
-    pub(crate) max_lifetime: Option<Duration>,
-    pub(crate) request_timeout: Duration,
-    pub(crate) invalidation_interval: Duration,
-    pub(crate) allowed_origins: Vec<Origin>,
-    /// Token parameters by origin and path, the most specific first.
-    pub(crate) routes: Arc<[Route]>,
-    pub(crate) max_cached_tokens: usize,
-    pub(crate) http_client: reqwest::Client,
-    #[cfg(feature = "jwt")]
-    pub(crate) client_key: Option<crate::credential::ClientKey>,
-    #[cfg(feature = "jwt")]
-    pub(crate) assertion_audience: Option<String>,
-    #[cfg(feature = "jwt")]
-    pub(crate) assertion_lifetime: Duration,
-    #[cfg(feature = "store")]
-    pub(crate) store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
-    #[cfg(feature = "store")]
-    pub(crate) store_encryption_key: Option<secrecy::SecretSlice<u8>>,
-    #[cfg(feature = "metrics")]
-    pub(crate) metrics_label: Option<String>,
     /// Where the client secret comes from when it rotates; read per token request instead of
     /// `client_secret`.
     pub(crate) client_secret_source: Option<Arc<dyn CredentialSource>>,
     /// Where client assertions come from when this crate does not sign them.
     pub(crate) client_assertion_source: Option<Arc<dyn CredentialSource>>,
+    /// How this crate signs client assertions (feature `jwt`).
+    #[cfg(feature = "jwt")]
+    pub(crate) assertion: Assertion,
     /// The key and certificate files to read again when they change.
     pub(crate) credential_files: Option<Arc<CredentialFiles>>,
+    pub(crate) http_client: reqwest::Client,
+    pub(crate) request_timeout: Duration,
+    /// DPoP (feature `dpop`): proofs on token and API requests.
     #[cfg(feature = "dpop")]
     pub(crate) dpop: Option<dpop::Dpop>,
+}
+
+/// How client assertions are signed (feature `jwt`).
+#[cfg(feature = "jwt")]
+#[derive(Clone, Debug)]
+pub(crate) struct Assertion {
+    pub(crate) client_key: Option<ClientKey>,
+    /// `None` for the token URL.
+    pub(crate) audience: Option<String>,
+    pub(crate) lifetime: Duration,
+}
+
+/// A token's lifecycle (DESIGN.md §1): the settings `refresh_ahead`, `expiry_margin`,
+/// `default_lifetime` and `max_lifetime` (or `token_lifetime`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lifetimes {
+    pub(crate) refresh_ahead: Duration,
+    pub(crate) expiry_margin: Duration,
+    pub(crate) default_lifetime: Duration,
+    pub(crate) max_lifetime: Option<Duration>,
+}
+
+/// Which requests get a token (the allow-list; empty for all), and which token (routes, the
+/// most specific first).
+#[derive(Clone, Debug)]
+pub(crate) struct Selection {
+    pub(crate) allowed_origins: Vec<Origin>,
+    pub(crate) routes: Arc<[Route]>,
+}
+
+/// The bounds of a layer's work.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) invalidation_interval: Duration,
+    pub(crate) max_cached_tokens: usize,
+}
+
+/// The store that replicas share tokens through, if any, and the key that seals them
+/// (feature `store`).
+#[cfg(feature = "store")]
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) store: Option<Arc<dyn crate::store::TokenStore>>,
+    /// `None` to derive it from the client secret.
+    pub(crate) encryption_key: Option<secrecy::SecretSlice<u8>>,
 }
 
 impl Config {
@@ -156,22 +213,22 @@ impl Config {
 
     /// The token endpoint.
     pub fn token_url(&self) -> &Url {
-        &self.token_url
+        &self.endpoint.token_url
     }
 
     /// The client id.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.endpoint.client_id
     }
 
     /// The requested scopes, in the order given.
     pub fn scopes(&self) -> &[String] {
-        &self.scopes
+        &self.requested.scopes
     }
 
     /// The client authentication method.
     pub fn auth_method(&self) -> AuthMethod {
-        self.auth_method
+        self.endpoint.auth_method
     }
 
     /// Reads the configuration from environment variables: every setting of the
@@ -255,30 +312,28 @@ impl TryFrom<Settings> for Config {
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (endpoint, requested) = (&self.endpoint, &self.requested);
         let mut debug = f.debug_struct("Config");
         debug
-            .field("token_url", &self.token_url.as_str())
-            .field("client_id", &self.client_id)
+            .field("token_url", &endpoint.token_url.as_str())
+            .field("client_id", &endpoint.client_id)
             .field("client_secret", &"[redacted]")
-            .field("scopes", &self.scopes)
-            .field("audience", &self.audience)
-            .field("resources", &self.resources)
+            .field("scopes", &requested.scopes)
+            .field("audience", &requested.audience)
+            .field("resources", &requested.resources)
             // Values of extra parameters may be credentials: their names only.
-            .field("params", &self.params.iter().map(|(name, _)| name).collect::<Vec<_>>())
-            .field("auth_method", &self.auth_method)
-            .field("refresh_ahead", &self.refresh_ahead)
-            .field("expiry_margin", &self.expiry_margin)
-            .field("default_lifetime", &self.default_lifetime)
-            .field("max_lifetime", &self.max_lifetime)
-            .field("request_timeout", &self.request_timeout)
-            .field("invalidation_interval", &self.invalidation_interval)
-            .field("allowed_origins", &self.allowed_origins);
+            .field("params", &requested.params.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field("auth_method", &endpoint.auth_method)
+            .field("request_timeout", &endpoint.request_timeout)
+            .field("lifetimes", &self.lifetimes)
+            .field("limits", &self.limits)
+            .field("allowed_origins", &self.selection.allowed_origins);
         #[cfg(feature = "store")]
-        debug.field("store", &self.store);
+        debug.field("store", &self.shared.store);
         #[cfg(feature = "jwt")]
-        debug.field("client_key", &self.client_key);
+        debug.field("client_key", &endpoint.assertion.client_key);
         #[cfg(feature = "dpop")]
-        debug.field("dpop", &self.dpop);
+        debug.field("dpop", &endpoint.dpop);
         debug.finish_non_exhaustive()
     }
 }
@@ -298,7 +353,7 @@ pub struct ConfigBuilder {
     tls_root_certificates: Vec<Vec<u8>>,
     discovered: Option<Discovered>,
     #[cfg(feature = "jwt")]
-    client_key: Option<crate::credential::ClientKey>,
+    client_key: Option<ClientKey>,
     #[cfg(feature = "store")]
     store: Option<std::sync::Arc<dyn crate::store::TokenStore>>,
     client_secret_source: Option<Arc<dyn CredentialSource>>,
@@ -440,13 +495,13 @@ impl ConfigBuilder {
     /// environment: `client_key_file`, `client_key_algorithm` and `client_key_id`; a key
     /// given here replaces those.
     #[cfg(feature = "jwt")]
-    pub fn client_key(mut self, key: crate::credential::ClientKey) -> Self {
+    pub fn client_key(mut self, key: ClientKey) -> Self {
         self.client_key = Some(key);
         self
     }
 
     /// Signs client assertions with the private key in this PEM file (as
-    /// [`ClientKey::from_pem`](crate::credential::ClientKey::from_pem) reads it), read at `build()` and
+    /// [`ClientKey::from_pem`](ClientKey::from_pem) reads it), read at `build()` and
     /// again before a token request whenever the file has changed: a rotated key is used
     /// without a restart. The settings `client_key_file` and `client_key_algorithm`.
     /// Default: none.
@@ -923,43 +978,46 @@ impl ConfigBuilder {
             }
             None => default_http_client(client_certificate.as_ref(), &tls_root_certificates)?,
         };
-        Ok(Config {
-            token_url,
-            client_id: settings.client_id,
-            client_secret: settings.client_secret,
+        let requested = Requested {
             scopes: settings.scope,
             audience: settings.audience,
             resources: settings.resource,
             params: settings.param,
-            auth_method,
-            form_encode_basic_credentials,
-            refresh_ahead: settings.refresh_ahead.unwrap_or(DEFAULT_REFRESH_AHEAD),
-            expiry_margin: settings.expiry_margin.unwrap_or(DEFAULT_EXPIRY_MARGIN),
-            default_lifetime,
-            max_lifetime,
-            request_timeout,
-            invalidation_interval,
-            allowed_origins,
-            routes: routes.into(),
-            max_cached_tokens,
-            http_client,
-            #[cfg(feature = "jwt")]
-            client_key,
-            #[cfg(feature = "jwt")]
-            assertion_audience: settings.assertion_audience,
-            #[cfg(feature = "jwt")]
-            assertion_lifetime,
+        };
+        Ok(Config {
+            requested,
+            endpoint: Endpoint {
+                token_url,
+                client_id: settings.client_id,
+                client_secret: settings.client_secret,
+                auth_method,
+                form_encode_basic_credentials,
+                client_secret_source,
+                client_assertion_source,
+                #[cfg(feature = "jwt")]
+                assertion: Assertion {
+                    client_key,
+                    audience: settings.assertion_audience,
+                    lifetime: assertion_lifetime,
+                },
+                credential_files,
+                http_client,
+                request_timeout,
+                #[cfg(feature = "dpop")]
+                dpop,
+            },
+            lifetimes: Lifetimes {
+                refresh_ahead: settings.refresh_ahead.unwrap_or(DEFAULT_REFRESH_AHEAD),
+                expiry_margin: settings.expiry_margin.unwrap_or(DEFAULT_EXPIRY_MARGIN),
+                default_lifetime,
+                max_lifetime,
+            },
+            selection: Selection { allowed_origins, routes: routes.into() },
+            limits: Limits { invalidation_interval, max_cached_tokens },
             #[cfg(feature = "store")]
-            store,
-            #[cfg(feature = "store")]
-            store_encryption_key: settings.store_encryption_key,
+            shared: Shared { store, encryption_key: settings.store_encryption_key },
             #[cfg(feature = "metrics")]
             metrics_label: settings.metrics_label,
-            client_secret_source,
-            client_assertion_source,
-            credential_files,
-            #[cfg(feature = "dpop")]
-            dpop,
         })
     }
 }
@@ -1284,11 +1342,7 @@ mod tests {
     fn key_settings_are_checked_and_the_key_is_never_shown() {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let pem = key.serialize_pem();
-        let key = crate::credential::ClientKey::from_pem(
-            &pem,
-            crate::credential::SigningAlgorithm::Es256,
-        )
-        .unwrap();
+        let key = ClientKey::from_pem(&pem, crate::credential::SigningAlgorithm::Es256).unwrap();
         let url = "https://a.example/t";
         let start = || Config::builder_without_secret(url, "client").client_key(key.clone());
         let short = start().assertion_lifetime(Duration::from_millis(500));
@@ -1446,12 +1500,12 @@ mod tests {
         let config = azure_workload_identity(variables("")).unwrap().scope("api://x/.default");
         let config = config.build().unwrap();
         assert_eq!(
-            config.token_url.as_str(),
+            config.endpoint.token_url.as_str(),
             "https://login.microsoftonline.com/contoso/oauth2/v2.0/token"
         );
-        assert_eq!(config.client_id, "1b2c");
-        assert_eq!(config.auth_method, AuthMethod::PrivateKeyJwt);
-        assert!(config.client_assertion_source.is_some());
+        assert_eq!(config.endpoint.client_id, "1b2c");
+        assert_eq!(config.endpoint.auth_method, AuthMethod::PrivateKeyJwt);
+        assert!(config.endpoint.client_assertion_source.is_some());
         for missing in ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"] {
             let error = azure_workload_identity(variables(missing)).unwrap_err();
             assert_eq!(error.field(), missing);
@@ -1461,7 +1515,11 @@ mod tests {
             name => variables("")(name),
         };
         let config = azure_workload_identity(sovereign).unwrap().build().unwrap();
-        assert!(config.token_url.as_str().starts_with("https://login.microsoftonline.us/contoso/"));
+        assert!(config
+            .endpoint
+            .token_url
+            .as_str()
+            .starts_with("https://login.microsoftonline.us/contoso/"));
     }
 
     #[test]
@@ -1486,15 +1544,17 @@ mod tests {
 
         let cases: Vec<Case> = vec![
             ("token_url", text("https://other.example/t"), vec![], |c| {
-                c.is_ok_and(|c| c.token_url.as_str() == "https://other.example/t")
+                c.is_ok_and(|c| c.endpoint.token_url.as_str() == "https://other.example/t")
             }),
-            ("client_id", text("orders"), vec![], |c| c.is_ok_and(|c| c.client_id == "orders")),
+            ("client_id", text("orders"), vec![], |c| {
+                c.is_ok_and(|c| c.endpoint.client_id == "orders")
+            }),
             ("client_secret", text("other-secret"), vec![], |c| {
-                c.is_ok_and(|c| c.client_secret.expose_secret() == "other-secret")
+                c.is_ok_and(|c| c.endpoint.client_secret.expose_secret() == "other-secret")
             }),
             ("client_secret_file", secret_file, vec![no_secret()], |c| {
                 let secret = |c: &Config| {
-                    let source = c.client_secret_source.as_ref()?;
+                    let source = c.endpoint.client_secret_source.as_ref()?;
                     let secret = source.credential(false).now_or_never()?.ok()?;
                     Some(secret.expose_secret().to_owned())
                 };
@@ -1502,74 +1562,78 @@ mod tests {
             }),
             ("client_assertion_file", assertion_file, vec![no_secret()], |c| {
                 c.is_ok_and(|c| {
-                    c.auth_method == AuthMethod::PrivateKeyJwt
-                        && c.client_assertion_source.is_some()
+                    c.endpoint.auth_method == AuthMethod::PrivateKeyJwt
+                        && c.endpoint.client_assertion_source.is_some()
                 })
             }),
             ("scope", text("read write"), vec![], |c| {
-                c.is_ok_and(|c| c.scopes == ["read", "write"])
+                c.is_ok_and(|c| c.requested.scopes == ["read", "write"])
             }),
             ("audience", text("https://api.example"), vec![], |c| {
-                c.is_ok_and(|c| c.audience.as_deref() == Some("https://api.example"))
+                c.is_ok_and(|c| c.requested.audience.as_deref() == Some("https://api.example"))
             }),
             ("resource", text("https://a.example https://b.example"), vec![], |c| {
-                c.is_ok_and(|c| c.resources == ["https://a.example", "https://b.example"])
+                c.is_ok_and(|c| c.requested.resources == ["https://a.example", "https://b.example"])
             }),
             ("param", text("tenant=acme&prompt=none"), vec![], |c| {
                 c.is_ok_and(|c| {
-                    c.params == [("tenant".into(), "acme".into()), ("prompt".into(), "none".into())]
+                    c.requested.params
+                        == [("tenant".into(), "acme".into()), ("prompt".into(), "none".into())]
                 })
             }),
             ("auth_method", text("post"), vec![], |c| {
-                c.is_ok_and(|c| c.auth_method == AuthMethod::ClientSecretPost)
+                c.is_ok_and(|c| c.endpoint.auth_method == AuthMethod::ClientSecretPost)
             }),
             ("form_encode_basic_credentials", text("false"), vec![], |c| {
-                c.is_ok_and(|c| !c.form_encode_basic_credentials)
+                c.is_ok_and(|c| !c.endpoint.form_encode_basic_credentials)
             }),
             ("refresh_ahead", text("2m"), vec![], |c| {
-                c.is_ok_and(|c| c.refresh_ahead == 2 * MINUTE)
+                c.is_ok_and(|c| c.lifetimes.refresh_ahead == 2 * MINUTE)
             }),
             ("expiry_margin", text("10s"), vec![], |c| {
-                c.is_ok_and(|c| c.expiry_margin == Duration::from_secs(10))
+                c.is_ok_and(|c| c.lifetimes.expiry_margin == Duration::from_secs(10))
             }),
             ("default_lifetime", text("15m"), vec![], |c| {
-                c.is_ok_and(|c| c.default_lifetime == 15 * MINUTE)
+                c.is_ok_and(|c| c.lifetimes.default_lifetime == 15 * MINUTE)
             }),
             ("max_lifetime", text("1h"), vec![], |c| {
-                c.is_ok_and(|c| c.max_lifetime == Some(60 * MINUTE))
+                c.is_ok_and(|c| c.lifetimes.max_lifetime == Some(60 * MINUTE))
             }),
             ("token_lifetime", text("20m"), vec![], |c| {
                 c.is_ok_and(|c| {
-                    c.default_lifetime == 20 * MINUTE && c.max_lifetime == Some(20 * MINUTE)
+                    c.lifetimes.default_lifetime == 20 * MINUTE
+                        && c.lifetimes.max_lifetime == Some(20 * MINUTE)
                 })
             }),
             ("request_timeout", text("7"), vec![], |c| {
-                c.is_ok_and(|c| c.request_timeout == Duration::from_secs(7))
+                c.is_ok_and(|c| c.endpoint.request_timeout == Duration::from_secs(7))
             }),
-            ("max_cached_tokens", text("7"), vec![], |c| c.is_ok_and(|c| c.max_cached_tokens == 7)),
+            ("max_cached_tokens", text("7"), vec![], |c| {
+                c.is_ok_and(|c| c.limits.max_cached_tokens == 7)
+            }),
             ("invalidation_interval", text("1s"), vec![], |c| {
-                c.is_ok_and(|c| c.invalidation_interval == Duration::from_secs(1))
+                c.is_ok_and(|c| c.limits.invalidation_interval == Duration::from_secs(1))
             }),
             ("allowed_origin", text("https://a.example https://b.example:8443"), vec![], |c| {
-                c.is_ok_and(|c| c.allowed_origins.len() == 2)
+                c.is_ok_and(|c| c.selection.allowed_origins.len() == 2)
             }),
             (
                 "danger_allow_plain_http",
                 text("true"),
                 vec![("token_url", text("http://auth.example.com/token"))],
-                |c| c.is_ok_and(|c| c.token_url.scheme() == "http"),
+                |c| c.is_ok_and(|c| c.endpoint.token_url.scheme() == "http"),
             ),
             (
                 "client_certificate_file",
                 chain.clone(),
                 vec![no_secret(), ("client_certificate_key_file", key.clone())],
-                |c| c.is_ok_and(|c| c.auth_method == AuthMethod::TlsClientAuth),
+                |c| c.is_ok_and(|c| c.endpoint.auth_method == AuthMethod::TlsClientAuth),
             ),
             (
                 "client_certificate_key_file",
                 key.clone(),
                 vec![no_secret(), ("client_certificate_file", chain.clone())],
-                |c| c.is_ok_and(|c| c.auth_method == AuthMethod::TlsClientAuth),
+                |c| c.is_ok_and(|c| c.endpoint.auth_method == AuthMethod::TlsClientAuth),
             ),
             // The roots leave no trace in a `Config` but their client: a file that holds no
             // certificate shows that it was read.
@@ -1581,7 +1645,7 @@ mod tests {
                 "client_key_file",
                 signing_key.clone(),
                 vec![no_secret(), ("client_key_algorithm", text("ES256"))],
-                |c| c.is_ok_and(|c| c.auth_method == AuthMethod::PrivateKeyJwt),
+                |c| c.is_ok_and(|c| c.endpoint.auth_method == AuthMethod::PrivateKeyJwt),
             ),
             #[cfg(feature = "jwt")]
             (
@@ -1589,7 +1653,9 @@ mod tests {
                 text("es256"),
                 vec![no_secret(), ("client_key_file", signing_key.clone())],
                 |c| {
-                    let algorithm = |c: &Config| c.client_key.as_ref().map(|k| k.algorithm());
+                    let algorithm = |c: &Config| {
+                        c.endpoint.assertion.client_key.as_ref().map(|k| k.algorithm())
+                    };
                     c.is_ok_and(|c| {
                         algorithm(c) == Some(crate::credential::SigningAlgorithm::Es256)
                     })
@@ -1604,15 +1670,22 @@ mod tests {
                     ("client_key_file", signing_key.clone()),
                     ("client_key_algorithm", text("ES256")),
                 ],
-                |c| c.is_ok_and(|c| c.client_key.as_ref().and_then(|k| k.key_id()) == Some("k1")),
+                |c| {
+                    c.is_ok_and(|c| {
+                        c.endpoint.assertion.client_key.as_ref().and_then(|k| k.key_id())
+                            == Some("k1")
+                    })
+                },
             ),
             #[cfg(feature = "jwt")]
             ("assertion_audience", text("https://issuer.example"), vec![], |c| {
-                c.is_ok_and(|c| c.assertion_audience.as_deref() == Some("https://issuer.example"))
+                c.is_ok_and(|c| {
+                    c.endpoint.assertion.audience.as_deref() == Some("https://issuer.example")
+                })
             }),
             #[cfg(feature = "jwt")]
             ("assertion_lifetime", text("90s"), vec![], |c| {
-                c.is_ok_and(|c| c.assertion_lifetime == Duration::from_secs(90))
+                c.is_ok_and(|c| c.endpoint.assertion.lifetime == Duration::from_secs(90))
             }),
             #[cfg(feature = "store")]
             (
@@ -1621,7 +1694,7 @@ mod tests {
                 vec![],
                 |c| {
                     let key = |c: &Config| {
-                        c.store_encryption_key.as_ref().map(|k| k.expose_secret().to_vec())
+                        c.shared.encryption_key.as_ref().map(|k| k.expose_secret().to_vec())
                     };
                     c.is_ok_and(|c| key(c) == Some(vec![7; 32]))
                 },
@@ -1632,7 +1705,7 @@ mod tests {
             }),
             #[cfg(feature = "dpop")]
             ("dpop_key_file", dpop_key.clone(), vec![], |c| {
-                let key = |c: &Config| c.dpop.as_ref().map(|d| d.key.clone());
+                let key = |c: &Config| c.endpoint.dpop.as_ref().map(|d| d.key.clone());
                 c.is_ok_and(|c| {
                     key(c).is_some_and(|k| {
                         k.algorithm() == crate::credential::DpopAlgorithm::Es256
@@ -1642,7 +1715,7 @@ mod tests {
             }),
             #[cfg(feature = "dpop")]
             ("dpop_key_algorithm", text("eddsa"), vec![], |c| {
-                let key = |c: &Config| c.dpop.as_ref().map(|d| d.key.clone());
+                let key = |c: &Config| c.endpoint.dpop.as_ref().map(|d| d.key.clone());
                 c.is_ok_and(|c| {
                     key(c).is_some_and(|k| {
                         k.algorithm() == crate::credential::DpopAlgorithm::EdDsa && k.is_generated()
@@ -1651,7 +1724,7 @@ mod tests {
             }),
             #[cfg(feature = "dpop")]
             ("dpop_allow_bearer", text("true"), vec![("dpop_key_algorithm", text("ES256"))], |c| {
-                c.is_ok_and(|c| c.dpop.as_ref().is_some_and(|d| d.allow_bearer))
+                c.is_ok_and(|c| c.endpoint.dpop.as_ref().is_some_and(|d| d.allow_bearer))
             }),
         ];
 
@@ -1698,42 +1771,45 @@ mod tests {
         let config = settings(&json).unwrap().into_config().unwrap();
         assert_eq!(config.scopes(), ["read", "write", "admin"]);
         assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
-        assert_eq!(config.audience.as_deref(), Some("https://api.example.com"));
-        assert_eq!(config.resources, ["https://api.example.com"]);
-        assert_eq!(config.params, [("tenant".to_owned(), "acme".to_owned())]);
-        assert!(!config.form_encode_basic_credentials);
-        assert_eq!(config.refresh_ahead, 2 * MINUTE);
-        assert_eq!(config.expiry_margin, Duration::from_secs(10));
-        assert_eq!(config.default_lifetime, 15 * MINUTE);
-        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
-        assert_eq!(config.request_timeout, Duration::from_secs(7));
-        assert_eq!(config.invalidation_interval, Duration::from_secs(1));
-        assert_eq!(config.allowed_origins.len(), 1);
-        assert_eq!(config.client_secret.expose_secret(), "hunter2-secret");
+        assert_eq!(config.requested.audience.as_deref(), Some("https://api.example.com"));
+        assert_eq!(config.requested.resources, ["https://api.example.com"]);
+        assert_eq!(config.requested.params, [("tenant".to_owned(), "acme".to_owned())]);
+        assert!(!config.endpoint.form_encode_basic_credentials);
+        assert_eq!(config.lifetimes.refresh_ahead, 2 * MINUTE);
+        assert_eq!(config.lifetimes.expiry_margin, Duration::from_secs(10));
+        assert_eq!(config.lifetimes.default_lifetime, 15 * MINUTE);
+        assert_eq!(config.lifetimes.max_lifetime, Some(60 * MINUTE));
+        assert_eq!(config.endpoint.request_timeout, Duration::from_secs(7));
+        assert_eq!(config.limits.invalidation_interval, Duration::from_secs(1));
+        assert_eq!(config.selection.allowed_origins.len(), 1);
+        assert_eq!(config.endpoint.client_secret.expose_secret(), "hunter2-secret");
     }
 
     #[test]
     fn left_out_settings_keep_the_builder_defaults() {
         let config = settings(&with_required("")).unwrap().into_config().unwrap();
         assert_eq!(config.auth_method(), AuthMethod::ClientSecretBasic);
-        assert_eq!(config.refresh_ahead, crate::config::DEFAULT_REFRESH_AHEAD);
-        assert_eq!(config.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
-        assert_eq!(config.max_lifetime, None);
+        assert_eq!(config.lifetimes.refresh_ahead, crate::config::DEFAULT_REFRESH_AHEAD);
+        assert_eq!(config.endpoint.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.lifetimes.max_lifetime, None);
     }
 
     #[test]
     fn token_lifetime_sets_the_default_and_the_cap_and_excludes_them() {
         let config =
             settings(&with_required(r#", "token_lifetime": "1h""#)).unwrap().into_config().unwrap();
-        assert_eq!(config.default_lifetime, 60 * MINUTE);
-        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
+        assert_eq!(config.lifetimes.default_lifetime, 60 * MINUTE);
+        assert_eq!(config.lifetimes.max_lifetime, Some(60 * MINUTE));
 
         let both = with_required(r#", "token_lifetime": "1h", "max_lifetime": "2h""#);
         let error = settings(&both).unwrap().into_config().unwrap_err();
         assert_eq!(error.field(), "token_lifetime");
 
         let fixed = builder("https://a.example/t").token_lifetime(MINUTE).build().unwrap();
-        assert_eq!((fixed.default_lifetime, fixed.max_lifetime), (MINUTE, Some(MINUTE)));
+        assert_eq!(
+            (fixed.lifetimes.default_lifetime, fixed.lifetimes.max_lifetime),
+            (MINUTE, Some(MINUTE))
+        );
         let both = builder("https://a.example/t").token_lifetime(MINUTE).default_lifetime(MINUTE);
         assert_eq!(field_of(both.build()), "token_lifetime");
     }
@@ -1760,14 +1836,14 @@ mod tests {
         let config = from_map("ORDERS", &vars).unwrap();
         assert_eq!(config.token_url().as_str(), "https://auth.example.com/token");
         assert_eq!(config.client_id(), "orders-service");
-        assert_eq!(config.client_secret.expose_secret(), "hunter2-secret");
+        assert_eq!(config.endpoint.client_secret.expose_secret(), "hunter2-secret");
         assert_eq!(config.scopes(), ["orders:read", "orders:write"]);
-        assert_eq!(config.audience.as_deref(), Some("https://orders.example.com"));
+        assert_eq!(config.requested.audience.as_deref(), Some("https://orders.example.com"));
         assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
-        assert_eq!(config.default_lifetime, 60 * MINUTE);
-        assert_eq!(config.max_lifetime, Some(60 * MINUTE));
-        assert_eq!(config.refresh_ahead, 2 * MINUTE);
-        assert_eq!(config.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.lifetimes.default_lifetime, 60 * MINUTE);
+        assert_eq!(config.lifetimes.max_lifetime, Some(60 * MINUTE));
+        assert_eq!(config.lifetimes.refresh_ahead, 2 * MINUTE);
+        assert_eq!(config.endpoint.request_timeout, Duration::from_secs(5));
     }
 
     #[test]
@@ -1850,7 +1926,10 @@ mod tests {
         );
         let config = settings(&json).unwrap().into_config().unwrap();
         assert_eq!(config.auth_method(), AuthMethod::PrivateKeyJwt);
-        assert_eq!(config.client_key.as_ref().and_then(|k| k.key_id()), Some("k1"));
+        assert_eq!(
+            config.endpoint.assertion.client_key.as_ref().and_then(|k| k.key_id()),
+            Some("k1")
+        );
 
         // An EC key read as the default RS256.
         let json = format!(r#"{{{base}, "client_key_file": {key:?}}}"#);
@@ -1919,7 +1998,7 @@ mod tests {
         vars.push(("ORDERS_REQUEST_TIMEOUT", " "));
         let config = from_map("ORDERS", &vars).unwrap();
         assert!(config.scopes().is_empty());
-        assert_eq!(config.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.endpoint.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
     }
 
     #[test]

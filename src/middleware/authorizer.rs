@@ -79,7 +79,7 @@ impl Authorizer {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             caches: TokenCaches::new(config),
-            allowed_origins: config.allowed_origins.clone(),
+            allowed_origins: config.selection.allowed_origins.clone(),
             #[cfg(feature = "dpop")]
             proofs: crate::middleware::dpop::ApiProofs::new(config),
         }

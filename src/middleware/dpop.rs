@@ -47,7 +47,7 @@ pub(crate) struct Proved {
 
 impl ApiProofs {
     pub(crate) fn new(config: &Config) -> Option<Arc<Self>> {
-        let dpop = config.dpop.as_ref()?;
+        let dpop = config.endpoint.dpop.as_ref()?;
         Some(Arc::new(Self { prover: Prover::new(&dpop.key), nonces: Mutex::default() }))
     }
 

@@ -31,7 +31,7 @@ pub(crate) mod response;
 use assertion::AssertionSigner;
 use response::TokenResponse;
 
-use crate::config::{AuthMethod, Config};
+use crate::config::{AuthMethod, Endpoint, Requested};
 use crate::credential::CredentialSource;
 use crate::credential::{CredentialFiles, Seen};
 use crate::error::{TokenError, TokenErrorKind};
@@ -83,42 +83,44 @@ pub(crate) struct TokenEndpoint {
 }
 
 impl TokenEndpoint {
-    pub(crate) fn new(config: &Config) -> Self {
+    /// The endpoint of `endpoint`, asking for what `requested` says.
+    pub(crate) fn new(endpoint: &Endpoint, requested: &Requested) -> Self {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
-        if !config.scopes.is_empty() {
-            form.append_pair("scope", &config.scopes.join(" "));
+        if !requested.scopes.is_empty() {
+            form.append_pair("scope", &requested.scopes.join(" "));
         }
-        if let Some(audience) = &config.audience {
+        if let Some(audience) = &requested.audience {
             form.append_pair("audience", audience);
         }
-        for resource in &config.resources {
+        for resource in &requested.resources {
             form.append_pair("resource", resource);
         }
-        for (name, value) in &config.params {
+        for (name, value) in &requested.params {
             form.append_pair(name, value);
         }
-        let source = match config.auth_method {
-            AuthMethod::PrivateKeyJwt => config.client_assertion_source.clone(),
+        let source = match endpoint.auth_method {
+            AuthMethod::PrivateKeyJwt => endpoint.client_assertion_source.clone(),
             method if method.is_mutual_tls() => None,
-            _ => config.client_secret_source.clone(),
+            _ => endpoint.client_secret_source.clone(),
         };
+        let url = &endpoint.token_url;
         Self {
-            client: Mutex::new(config.http_client.clone()),
-            url: config.token_url.clone(),
+            client: Mutex::new(endpoint.http_client.clone()),
+            url: url.clone(),
             form: form.finish(),
-            client_id: config.client_id.clone(),
-            method: config.auth_method,
-            form_encode_basic_credentials: config.form_encode_basic_credentials,
-            secret: config.client_secret.clone(),
+            client_id: endpoint.client_id.clone(),
+            method: endpoint.auth_method,
+            form_encode_basic_credentials: endpoint.form_encode_basic_credentials,
+            secret: endpoint.client_secret.clone(),
             source,
             #[cfg(feature = "jwt")]
-            signer: Mutex::new(AssertionSigner::new(config)),
-            files: config.credential_files.clone().map(|files| (files, Mutex::default())),
+            signer: Mutex::new(AssertionSigner::new(endpoint)),
+            files: endpoint.credential_files.clone().map(|files| (files, Mutex::default())),
             rejected: Mutex::new(None),
             #[cfg(feature = "dpop")]
-            dpop: config.dpop.as_ref().map(|d| dpop::TokenProofs::new(d, &config.token_url)),
-            timeout: config.request_timeout,
+            dpop: endpoint.dpop.as_ref().map(|dpop| dpop::TokenProofs::new(dpop, url)),
+            timeout: endpoint.request_timeout,
         }
     }
 
@@ -367,6 +369,7 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn headers(retry_after: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -392,9 +395,9 @@ mod tests {
         let config =
             Config::builder("https://a.example/t", "my client", "p@ss:w/rd+ é").build().unwrap();
         let header = basic_credentials(
-            &config.client_id,
-            &config.client_secret,
-            config.form_encode_basic_credentials,
+            &config.endpoint.client_id,
+            &config.endpoint.client_secret,
+            config.endpoint.form_encode_basic_credentials,
         );
         assert!(header.is_sensitive());
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
@@ -409,9 +412,9 @@ mod tests {
             .build()
             .unwrap();
         let header = basic_credentials(
-            &config.client_id,
-            &config.client_secret,
-            config.form_encode_basic_credentials,
+            &config.endpoint.client_id,
+            &config.endpoint.client_secret,
+            config.endpoint.form_encode_basic_credentials,
         );
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
