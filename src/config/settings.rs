@@ -33,10 +33,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::de::{self, Deserializer, Unexpected};
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use super::auth_method::AuthMethod;
+#[cfg(feature = "dpop")]
+use super::text::dpop_algorithm;
+#[cfg(feature = "store")]
+use super::text::encryption_key;
+#[cfg(feature = "jwt")]
+use super::text::signing_algorithm;
+use super::text::{
+    auth_method, count, duration, flag, no_secret, params, secret, some_flag, words,
+};
 use super::{Config, ConfigBuilder};
 use crate::credential::{read_pem, ClientCertificate};
 #[cfg(feature = "jwt")]
@@ -481,234 +490,6 @@ fn named(prefix: &str, field: &'static str, reason: impl fmt::Display) -> Config
     ConfigError::new(field, format!("{} {reason}", variable(prefix, field)))
 }
 
-// How each kind of value is written. Errors say what the text is (`not a duration`), for
-// `from_variables` to put after the variable's name; they never repeat a secret.
-
-/// A duration as operators write it: `30s`, `5m`, `1h 30m`, or a plain number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(text).map_err(|e| {
-        format!("not a duration ({e}); write e.g. `30s`, `5m`, `1h 30m` or a number of seconds")
-    })
-}
-
-fn parse_auth_method(text: &str) -> Result<AuthMethod, String> {
-    let name = match text.trim().to_ascii_lowercase().as_str() {
-        "basic" => "client_secret_basic".to_owned(),
-        "post" => "client_secret_post".to_owned(),
-        name => name.to_owned(),
-    };
-    AuthMethod::PREFERENCE.iter().copied().find(|method| method.as_str() == name).ok_or_else(|| {
-        let known: Vec<&str> = AuthMethod::PREFERENCE.iter().map(|m| m.as_str()).collect();
-        format!("`{}`, not `basic`, `post` or one of {}", text.trim(), known.join(", "))
-    })
-}
-
-#[cfg(feature = "jwt")]
-fn parse_signing_algorithm(text: &str) -> Result<SigningAlgorithm, String> {
-    use SigningAlgorithm::{Es256, Ps256, Rs256};
-    [Rs256, Ps256, Es256]
-        .into_iter()
-        .find(|algorithm| text.trim().eq_ignore_ascii_case(algorithm.as_str()))
-        .ok_or_else(|| format!("`{}`, not `RS256`, `PS256` or `ES256`", text.trim()))
-}
-
-fn no_secret() -> SecretString {
-    SecretString::from(String::new())
-}
-
-fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
-    String::deserialize(deserializer).map(SecretString::from)
-}
-
-/// 32 bytes in standard base64.
-#[cfg(feature = "store")]
-fn encryption_key<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<secrecy::SecretSlice<u8>>, D::Error> {
-    use base64::Engine;
-    use secrecy::ExposeSecret;
-
-    let text = secret(deserializer)?;
-    let key = base64::engine::general_purpose::STANDARD.decode(text.expose_secret().trim());
-    match key {
-        Ok(key) if key.len() == 32 => Ok(Some(key.into())),
-        _ => Err(de::Error::custom(
-            "not 32 bytes in base64; make a key with `openssl rand -base64 32`",
-        )),
-    }
-}
-
-fn auth_method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<AuthMethod>, D::Error> {
-    let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    parse_auth_method(&name).map(Some).map_err(de::Error::custom)
-}
-
-#[cfg(feature = "jwt")]
-fn signing_algorithm<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<SigningAlgorithm>, D::Error> {
-    let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    parse_signing_algorithm(&name).map(Some).map_err(de::Error::custom)
-}
-
-#[cfg(feature = "dpop")]
-fn dpop_algorithm<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<crate::credential::DpopAlgorithm>, D::Error> {
-    let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    crate::credential::DpopAlgorithm::parse(&name).map(Some).map_err(de::Error::custom)
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    Ok(Option::<HumanDuration>::deserialize(deserializer)?.map(|d| d.0))
-}
-
-/// A duration as text (`"5m"`) or as a number of seconds.
-struct HumanDuration(Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl de::Visitor<'_> for Visitor {
-            type Value = HumanDuration;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"30s\", \"5m\" or \"1h 30m\", or seconds")
-            }
-
-            fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<HumanDuration, E> {
-                Ok(HumanDuration(Duration::from_secs(seconds)))
-            }
-
-            fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<HumanDuration, E> {
-                let seconds = u64::try_from(seconds)
-                    .map_err(|_| E::invalid_value(Unexpected::Signed(seconds), &self))?;
-                self.visit_u64(seconds)
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<HumanDuration, E> {
-                parse_duration(text).map(HumanDuration).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-/// A count as a number, or as text (the environment has nothing else).
-fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
-    struct Visitor;
-
-    impl de::Visitor<'_> for Visitor {
-        type Value = Option<usize>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a whole number")
-        }
-
-        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
-            usize::try_from(value).map(Some).map_err(|_| E::custom("too large"))
-        }
-
-        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
-            usize::try_from(value)
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Signed(value), &self))
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            let parsed = text.trim().parse();
-            parsed.map(Some).map_err(|_| E::custom(format_args!("`{text}`, not a whole number")))
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-
-    deserializer.deserialize_any(Visitor)
-}
-
-/// `true` or `false`, as a boolean or as text (as the environment has it).
-fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    struct Visitor;
-
-    impl de::Visitor<'_> for Visitor {
-        type Value = bool;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("`true` or `false`")
-        }
-
-        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
-            Ok(value)
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<bool, E> {
-            match text.trim() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                other => Err(E::custom(format_args!("`{other}`, not `true` or `false`"))),
-            }
-        }
-    }
-
-    deserializer.deserialize_any(Visitor)
-}
-
-fn some_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    flag(deserializer).map(Some)
-}
-
-/// A string, or a list of strings.
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "a string or a list of strings")]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// A list, or a string of items separated by spaces: every item split on whitespace.
-fn words<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let strings = match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    };
-    Ok(strings.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect())
-}
-
-/// Names and values, in order: a table, or form-encoded text (`tenant=acme&prompt=none`).
-fn params<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<(String, String)>, D::Error> {
-    struct Visitor;
-
-    impl<'de> de::Visitor<'de> for Visitor {
-        type Value = Vec<(String, String)>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a table of names and values, or form-encoded text (`name=value&...`)")
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(form_urlencoded::parse(text.trim().as_bytes()).into_owned().collect())
-        }
-
-        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut params = Vec::new();
-            while let Some(param) = map.next_entry()? {
-                params.push(param);
-            }
-            Ok(params)
-        }
-    }
-
-    deserializer.deserialize_any(Visitor)
-}
-
 impl Settings {
     /// Checks the settings and returns the [`Config`]: the same as
     /// `self.into_builder().build()`.
@@ -773,7 +554,10 @@ impl Settings {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
+    use crate::config::test_support::{builder, field_of, MINUTE};
 
     /// Settings from a file: JSON here, as any serde format would give them.
     pub(in crate::config) fn settings(json: &str) -> Result<Settings, serde_json::Error> {
@@ -888,5 +672,71 @@ pub(super) mod tests {
         assert_eq!(variable("ORDERS", "refresh_ahead"), "ORDERS_REFRESH_AHEAD");
         assert_eq!(variable("ORDERS_", "refresh_ahead"), "ORDERS_REFRESH_AHEAD");
         assert_eq!(variable("", "refresh_ahead"), "REFRESH_AHEAD");
+    }
+
+    // Settings from a file reach the `Config`.
+
+    #[test]
+    fn every_setting_of_a_file_section_reaches_the_config() {
+        let json = with_required(
+            r#", "scope": ["read", "write admin"], "audience": "https://api.example.com",
+                "resource": ["https://api.example.com"], "param": {"tenant": "acme"},
+                "auth_method": "post", "form_encode_basic_credentials": false,
+                "refresh_ahead": "2m", "expiry_margin": "10s", "default_lifetime": "15m",
+                "max_lifetime": "1h", "request_timeout": 7, "invalidation_interval": "1s",
+                "allowed_origin": "https://api.example.com""#,
+        );
+        let config = settings(&json).unwrap().into_config().unwrap();
+        assert_eq!(config.scopes(), ["read", "write", "admin"]);
+        assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
+        assert_eq!(config.requested.audience.as_deref(), Some("https://api.example.com"));
+        assert_eq!(config.requested.resources, ["https://api.example.com"]);
+        assert_eq!(config.requested.params, [("tenant".to_owned(), "acme".to_owned())]);
+        assert!(!config.endpoint.form_encode_basic_credentials);
+        assert_eq!(config.lifetimes.refresh_ahead, 2 * MINUTE);
+        assert_eq!(config.lifetimes.expiry_margin, Duration::from_secs(10));
+        assert_eq!(config.lifetimes.default_lifetime, 15 * MINUTE);
+        assert_eq!(config.lifetimes.max_lifetime, Some(60 * MINUTE));
+        assert_eq!(config.endpoint.request_timeout, Duration::from_secs(7));
+        assert_eq!(config.limits.invalidation_interval, Duration::from_secs(1));
+        assert_eq!(config.selection.allowed_origins.len(), 1);
+        assert_eq!(config.endpoint.client_secret.expose_secret(), "hunter2-secret");
+    }
+
+    #[test]
+    fn left_out_settings_keep_the_builder_defaults() {
+        let config = settings(&with_required("")).unwrap().into_config().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::ClientSecretBasic);
+        assert_eq!(config.lifetimes.refresh_ahead, crate::config::DEFAULT_REFRESH_AHEAD);
+        assert_eq!(config.endpoint.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.lifetimes.max_lifetime, None);
+    }
+
+    #[test]
+    fn token_lifetime_sets_the_default_and_the_cap_and_excludes_them() {
+        let config =
+            settings(&with_required(r#", "token_lifetime": "1h""#)).unwrap().into_config().unwrap();
+        assert_eq!(config.lifetimes.default_lifetime, 60 * MINUTE);
+        assert_eq!(config.lifetimes.max_lifetime, Some(60 * MINUTE));
+
+        let both = with_required(r#", "token_lifetime": "1h", "max_lifetime": "2h""#);
+        let error = settings(&both).unwrap().into_config().unwrap_err();
+        assert_eq!(error.field(), "token_lifetime");
+
+        let fixed = builder("https://a.example/t").token_lifetime(MINUTE).build().unwrap();
+        assert_eq!(
+            (fixed.lifetimes.default_lifetime, fixed.lifetimes.max_lifetime),
+            (MINUTE, Some(MINUTE))
+        );
+        let both = builder("https://a.example/t").token_lifetime(MINUTE).default_lifetime(MINUTE);
+        assert_eq!(field_of(both.build()), "token_lifetime");
+    }
+
+    #[test]
+    fn builder_errors_name_the_setting() {
+        let json = r#"{"token_url": "http://auth.example.com/t", "client_id": "c",
+                       "client_secret": "s"}"#;
+        let error = Config::try_from(settings(json).unwrap()).unwrap_err();
+        assert_eq!(error.field(), "token_url");
     }
 }
