@@ -14,7 +14,7 @@ use crate::credential::ClientKey;
 use crate::credential::DpopKey;
 use crate::credential::{ClientCertificate, CredentialSource};
 
-/// Builds a [`Config`]; start with [`Config::builder`] (or [`Settings::into_builder`]).
+/// Builds a [`Config`](crate::Config); start with [`Config::builder`](crate::Config::builder) (or [`Settings::into_builder`]).
 ///
 /// Setters record what they are given, in the builder's [`Settings`] for every setting that
 /// can be written as text (its table says how each is written in a file and the environment);
@@ -202,7 +202,7 @@ impl ConfigBuilder {
     }
 
     /// How long a client assertion is valid (`exp` minus `iat`), in whole seconds, at least
-    /// one. Default: 60 seconds ([`DEFAULT_ASSERTION_LIFETIME`]).
+    /// one. Default: 60 seconds ([`DEFAULT_ASSERTION_LIFETIME`](crate::DEFAULT_ASSERTION_LIFETIME)).
     #[cfg(feature = "jwt")]
     pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
         self.settings.assertion_lifetime = Some(lifetime);
@@ -243,7 +243,7 @@ impl ConfigBuilder {
     /// Reads the client secret from this file (a Kubernetes secret mounted as a volume): at
     /// `build()`, which fails if it cannot, again at least once a minute, and at once when the
     /// token endpoint rejects the client, so that a rotated secret is picked up without a
-    /// restart. The content is trimmed. Start with [`Config::builder_without_secret`].
+    /// restart. The content is trimmed. Start with [`Config::builder_without_secret`](crate::Config::builder_without_secret).
     /// Default: none.
     ///
     /// With a [store](crate::store), give a
@@ -275,8 +275,8 @@ impl ConfigBuilder {
     /// again for every token request: workload identity federation, where the platform writes
     /// a short-lived token to a file and rotates it (Microsoft Entra's
     /// `AZURE_FEDERATED_TOKEN_FILE`, a SPIFFE JWT-SVID). Implies
-    /// [`AuthMethod::PrivateKeyJwt`]; start with [`Config::builder_without_secret`]. See
-    /// [`AssertionFile`] for what is checked before sending. Default: none.
+    /// [`AuthMethod::PrivateKeyJwt`]; start with [`Config::builder_without_secret`](crate::Config::builder_without_secret). See
+    /// [`AssertionFile`](crate::credential::AssertionFile) for what is checked before sending. Default: none.
     ///
     /// ```
     /// use tower_client_credentials::{AuthMethod, Config};
@@ -371,7 +371,7 @@ impl ConfigBuilder {
     /// when next needed), so parameters taken from request data cannot grow memory without
     /// bound. A token that requests are using is kept until they are done. The layer's own
     /// token and its [routes](Self::route)' are kept for the layer's life and do not count.
-    /// From 1 up; default [`DEFAULT_MAX_CACHED_TOKENS`] (100).
+    /// From 1 up; default [`DEFAULT_MAX_CACHED_TOKENS`](crate::DEFAULT_MAX_CACHED_TOKENS) (100).
     ///
     /// ```
     /// # use tower_client_credentials::Config;
