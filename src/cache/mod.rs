@@ -49,6 +49,7 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::config::Lifetimes;
 use crate::error::{TokenError, TokenErrorKind};
+use crate::request::CredentialVersion;
 use crate::token::{later, AccessToken, Freshness, Lifecycle};
 pub(crate) use backoff::{Backoff, EndpointBackoff};
 use source::{Avoid, Received, TokenSource};
@@ -107,6 +108,24 @@ pub(crate) struct TokenCache {
     counters: Counters,
 }
 
+/// What a token's cache leaves for the next cache of the same token when it is forgotten
+/// (DESIGN.md §11): what it learned of failures, of the API and of the endpoint.
+#[derive(Default)]
+pub(crate) struct Resting {
+    backoff: Backoff,
+    /// The token the API rejected: the store must not hand it back.
+    rejected: Option<HeaderValue>,
+    /// The credential the endpoint rejected: a change lifts the backoff.
+    credential: Option<CredentialVersion>,
+}
+
+impl Resting {
+    /// When its backoff lets a token request go, for choosing which to forget first.
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        self.backoff.retry_at()
+    }
+}
+
 /// The slow-path state, under the mutex.
 #[derive(Default)]
 struct Refresh {
@@ -162,17 +181,20 @@ enum Next {
 }
 
 impl TokenCache {
-    /// A cache for the token `config` asks for, backing off as `backoff` says (the failures of
-    /// a forgotten cache of the same token, if any) and as the layer's `endpoint` says.
+    /// A cache for the token `config` asks for, taking up what a forgotten cache of the same
+    /// token left (`resting`), and backing off as the layer's `endpoint` says too.
     pub(crate) fn new(
         config: &Config,
         endpoint: &Arc<EndpointBackoff>,
-        backoff: Backoff,
+        resting: Resting,
     ) -> Arc<Self> {
+        let Resting { backoff, rejected, credential } = resting;
+        let source = TokenSource::new(config);
+        source.endpoint().remember_rejected(credential);
         Arc::new(Self {
             current: ArcSwapOption::empty(),
-            refresh: Mutex::new(Refresh { backoff, ..Refresh::default() }),
-            source: Arc::new(TokenSource::new(config)),
+            refresh: Mutex::new(Refresh { backoff, rejected, ..Refresh::default() }),
+            source: Arc::new(source),
             lifetimes: config.lifetimes,
             client_id: config.endpoint.client_id.clone(),
             invalidation_interval: config.limits.invalidation_interval,
@@ -181,10 +203,25 @@ impl TokenCache {
         })
     }
 
-    /// The failures this cache remembers, for the cache that replaces it when it is forgotten.
-    pub(crate) fn take_backoff(&self) -> Option<Backoff> {
+    /// What this cache learned that the cache made again for its token must know, when it
+    /// is forgotten: its failures, the token the API rejected, the credential the endpoint
+    /// rejected. `None` if it learned none of that.
+    pub(crate) fn take_resting(&self) -> Option<Resting> {
         let mut refresh = self.lock();
-        refresh.backoff.has_failed().then(|| std::mem::take(&mut refresh.backoff))
+        let credential = self.source.endpoint().rejected_credential();
+        let learned =
+            refresh.backoff.has_failed() || refresh.rejected.is_some() || credential.is_some();
+        learned.then(|| Resting {
+            backoff: std::mem::take(&mut refresh.backoff),
+            rejected: refresh.rejected.take(),
+            credential,
+        })
+    }
+
+    /// Whether a token request of this cache's is running: then it is in use, whoever waits.
+    pub(crate) fn is_fetching(&self) -> bool {
+        let refresh = self.lock();
+        refresh.in_flight.as_ref().is_some_and(|flight| flight.is_alive(Instant::now()))
     }
 
     pub(crate) fn token_url(&self) -> &str {
@@ -489,7 +526,7 @@ mod tests {
 
     fn cache() -> Arc<TokenCache> {
         let config = Config::builder("http://127.0.0.1:9/token", "id", "secret").build().unwrap();
-        TokenCache::new(&config, &Arc::default(), Backoff::default())
+        TokenCache::new(&config, &Arc::default(), Resting::default())
     }
 
     /// Stores a token as a finished token request would.

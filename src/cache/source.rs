@@ -66,6 +66,11 @@ impl TokenSource {
         self.endpoint.credential_changed()
     }
 
+    /// The token endpoint, for what outlives this source (the credential it rejected).
+    pub(crate) fn endpoint(&self) -> &TokenEndpoint {
+        &self.endpoint
+    }
+
     /// The longest a [`fetch`](Self::fetch) takes: the request timeout, or with a store the
     /// bound of its protocol.
     pub(crate) fn time_bound(&self) -> Duration {

@@ -174,8 +174,10 @@ impl Route {
 /// token must be chosen by it too: `/orders/../billing` is for `/billing`.
 ///
 /// `None` when servers disagree on what the path is: an encoded `/` or `\` (one server keeps
-/// `..%2F` in a segment, another decodes it into a separator), a raw `\`, or a dot segment
-/// with a `;` parameter (`..;`, which Java servers read as `..`). Such a path takes no route.
+/// `..%2F` in a segment, another decodes it into a separator), a raw `\`, a dot segment with a
+/// `;` parameter (`..;`, which Java servers read as `..`), or a `..` after an empty segment
+/// (`//..`, which a server that merges slashes resolves one segment higher). Such a path takes
+/// no route.
 ///
 /// Most paths hold neither `%`, `\` nor a dot segment, and come back borrowed.
 pub(crate) fn resolved_path(raw: &str) -> Option<Cow<'_, str>> {
@@ -185,16 +187,22 @@ pub(crate) fn resolved_path(raw: &str) -> Option<Cow<'_, str>> {
     }
     let decoded = decode_unreserved(raw)?;
     let mut segments: Vec<&str> = Vec::new();
-    let mut trailing_slash = false;
+    let (mut trailing_slash, mut empty_segment) = (false, false);
     for segment in decoded.split('/').skip(1) {
         trailing_slash = matches!(segment, "." | "..");
         match segment {
             "." => {}
+            // `//..`: RFC 3986 pops the empty segment, a server that merges slashes (nginx by
+            // default) the one before it.
+            ".." if empty_segment => return None,
             ".." => {
                 segments.pop();
             }
             _ if dot_segment(segment) => return None,
-            _ => segments.push(segment),
+            _ => {
+                empty_segment |= segment.is_empty();
+                segments.push(segment);
+            }
         }
     }
     let mut path = String::with_capacity(decoded.len());
@@ -263,6 +271,8 @@ mod tests {
             "/orders/.;x/7",
             "/orders/%",
             "/orders/%zz",
+            "/orders//../billing/pay",
+            "//../x",
         ] {
             assert_eq!(resolved(raw), None, "{raw}");
         }

@@ -4,19 +4,18 @@
 //!
 //! Every token endpoint of a configuration (the layer's token, each route's and each
 //! `TokenParams`' token, a clone's) shares one [`CredentialFiles`]. It looks at the files'
-//! modification times (a `stat` each, no read) and reads them again only when one changed:
+//! versions (a `stat` each, no read: modification time, size and inode) and reads them again only when one changed:
 //! once, however many endpoints use them, and the new client and key get a new version.
 //! Each endpoint keeps the version it uses ([`Seen`]) and takes the newer ones, so every
 //! endpoint sees every change, whichever looked first. A file that cannot be read or parsed
 //! at that moment (the platform is mid-rotation) leaves the previous key or certificate in
 //! use, with a warning; the next look reads it again.
 
+use super::certificate::{default_http_client, ClientCertificate};
+use super::file::file_version;
+use crate::error::ConfigError;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
-use std::time::SystemTime;
-
-use super::certificate::{default_http_client, ClientCertificate};
-use crate::error::ConfigError;
 
 /// The key and certificate files of a configuration, and what was last read from them.
 pub(crate) struct CredentialFiles {
@@ -63,7 +62,8 @@ struct Latest {
 /// Files read together, when each last changed, and what they gave.
 struct Watched<T> {
     paths: Vec<PathBuf>,
-    modified: Vec<Option<SystemTime>>,
+    /// Each file's version (`file_version`) when last read.
+    seen: Vec<Option<u64>>,
     /// How many times they were read again since `build()` read them (version 0).
     version: u64,
     /// What the latest version gave; `None` for version 0, which each endpoint has already.
@@ -89,22 +89,22 @@ pub(crate) struct Reloaded {
 
 impl<T: Clone> Watched<T> {
     fn new(paths: Vec<PathBuf>) -> Self {
-        let modified = paths.iter().map(modified).collect();
-        Self { paths, modified, version: 0, value: None }
+        let seen = paths.iter().map(|path| file_version(path)).collect();
+        Self { paths, seen, version: 0, value: None }
     }
 
     /// Reads the files with `read` if one changed since the last look, and returns the
     /// version they are at now.
     fn look(&mut self, what: &str, read: impl FnOnce() -> Result<T, ConfigError>) -> u64 {
-        let now: Vec<_> = self.paths.iter().map(modified).collect();
+        let now: Vec<_> = self.paths.iter().map(|path| file_version(path)).collect();
         // A file that cannot be looked at now (mid-rotation) is looked at again next time.
-        if now.contains(&None) || now == self.modified {
+        if now.contains(&None) || now == self.seen {
             return self.version;
         }
         match read() {
             Ok(value) => {
                 tracing::info!("the {what} file changed; using the new one");
-                self.modified = now;
+                self.seen = now;
                 self.version += 1;
                 self.value = Some(value);
             }
@@ -121,10 +121,6 @@ impl<T: Clone> Watched<T> {
         *seen = self.version;
         self.value.clone()
     }
-}
-
-fn modified(path: &PathBuf) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok()
 }
 
 impl CredentialFiles {

@@ -11,6 +11,7 @@
 //! remembers which credential it last saw rejected ([`CredentialVersion`]), so that the cache
 //! can ask again as soon as that credential changes rather than wait out the backoff.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -48,7 +49,7 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Which credential a token request sent: the version of its source (see
 /// [`CredentialSource::version`]) and of the key and certificate files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct CredentialVersion {
+pub(crate) struct CredentialVersion {
     source: Option<u64>,
     files: Option<Seen>,
 }
@@ -172,17 +173,28 @@ impl TokenEndpoint {
     /// Which credential the client would send now: the source's version, and the key and
     /// certificate files'.
     fn credential_version(&self) -> CredentialVersion {
-        CredentialVersion {
-            source: self.source.as_ref().and_then(|source| source.version()),
-            files: self.files.as_ref().map(|(files, _)| files.look()),
-        }
+        // A source's panic means it cannot tell; it must not reach the caller asking.
+        let source = self.source.as_ref().and_then(|source| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| source.version())).unwrap_or(None)
+        });
+        CredentialVersion { source, files: self.files.as_ref().map(|(files, _)| files.look()) }
     }
 
     /// Whether the client's credential changed since the endpoint last rejected it: worth
     /// asking again at once. A source that cannot tell its version never counts as changed.
     pub(crate) fn credential_changed(&self) -> bool {
-        let rejected = *self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        let rejected = self.rejected_credential();
         rejected.is_some_and(|rejected| rejected != self.credential_version())
+    }
+
+    /// The credential the endpoint rejected last, until one is accepted: a cache made again
+    /// for the same token takes it up ([`remember_rejected`](Self::remember_rejected)).
+    pub(crate) fn rejected_credential(&self) -> Option<CredentialVersion> {
+        *self.rejected.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn remember_rejected(&self, credential: Option<CredentialVersion>) {
+        *self.rejected.lock().unwrap_or_else(PoisonError::into_inner) = credential;
     }
 
     /// Takes the new client certificate or key, if their files changed.
