@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use super::Discovered;
 use super::{AuthMethod, Settings, TokenParams};
 #[cfg(feature = "jwt")]
@@ -45,6 +47,23 @@ impl ConfigBuilder {
     /// May be called more than once. Default: none (the server's default scope).
     pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
         self.settings.scope.extend(scope.as_ref().split_whitespace().map(str::to_owned));
+        self
+    }
+
+    /// The client secret, for one known only after the builder was started (read from a
+    /// vault, say), or to replace the one a file's settings gave. The setting `client_secret`.
+    ///
+    /// ```
+    /// use tower_client_credentials::Config;
+    ///
+    /// # fn vault() -> String { "s3cret".into() }
+    /// let config = Config::builder_without_secret("https://auth.example.com/token", "orders")
+    ///     .client_secret(vault())
+    ///     .build()?;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn client_secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.settings.client_secret = secret.into();
         self
     }
 
@@ -93,21 +112,21 @@ impl ConfigBuilder {
 
     /// Start refreshing in the background this long before the token expires, capped at half
     /// its lifetime and jittered by up to a tenth more. Any duration, zero (refresh only once
-    /// the token is no longer usable) to `Duration::MAX`. Default: 5 minutes.
+    /// the token is no longer usable) to `Duration::MAX`. Default: [`DEFAULT_REFRESH_AHEAD`](crate::DEFAULT_REFRESH_AHEAD).
     pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
         self.settings.refresh_ahead = Some(ahead);
         self
     }
 
     /// Stop sending a token this long before it expires (clocks and transit take time), capped
-    /// at a quarter of its lifetime. Any duration. Default: 30 seconds.
+    /// at a quarter of its lifetime. Any duration. Default: [`DEFAULT_EXPIRY_MARGIN`](crate::DEFAULT_EXPIRY_MARGIN).
     pub fn expiry_margin(mut self, margin: Duration) -> Self {
         self.settings.expiry_margin = Some(margin);
         self
     }
 
     /// The lifetime assumed when the token response has no `expires_in`. Greater than zero;
-    /// above a year counts as a year. Default: 5 minutes.
+    /// above a year counts as a year. Default: [`DEFAULT_LIFETIME`](crate::DEFAULT_LIFETIME).
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
         self.settings.default_lifetime = Some(lifetime);
         self
@@ -130,7 +149,7 @@ impl ConfigBuilder {
 
     /// How long one token request may take, from connecting to the end of the body. Callers
     /// waiting for a token never wait longer (with a store, `2 × request_timeout + 2.5 s`). Greater
-    /// than zero; above a year counts as a year. Default: 10 seconds.
+    /// than zero; above a year counts as a year. Default: [`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = Some(timeout);
         self
@@ -139,7 +158,7 @@ impl ConfigBuilder {
     /// When the API answers `401 Unauthorized` to a request that carried our token, that token
     /// is dropped and the next request waits for a new one; but at most once in this interval,
     /// so that an API that rejects every token cannot cause a storm of token requests. At least
-    /// one second. Default: 5 seconds.
+    /// one second. Default: [`DEFAULT_INVALIDATION_INTERVAL`](crate::DEFAULT_INVALIDATION_INTERVAL).
     pub fn invalidation_interval(mut self, interval: Duration) -> Self {
         self.settings.invalidation_interval = Some(interval);
         self
@@ -202,7 +221,7 @@ impl ConfigBuilder {
     }
 
     /// How long a client assertion is valid (`exp` minus `iat`), in whole seconds, at least
-    /// one. Default: 60 seconds ([`DEFAULT_ASSERTION_LIFETIME`](crate::DEFAULT_ASSERTION_LIFETIME)).
+    /// one. Default: [`DEFAULT_ASSERTION_LIFETIME`](crate::DEFAULT_ASSERTION_LIFETIME).
     #[cfg(feature = "jwt")]
     pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
         self.settings.assertion_lifetime = Some(lifetime);
@@ -371,7 +390,7 @@ impl ConfigBuilder {
     /// when next needed), so parameters taken from request data cannot grow memory without
     /// bound. A token that requests are using is kept until they are done. The layer's own
     /// token and its [routes](Self::route)' are kept for the layer's life and do not count.
-    /// From 1 up; default [`DEFAULT_MAX_CACHED_TOKENS`](crate::DEFAULT_MAX_CACHED_TOKENS) (100).
+    /// From 1 up. Default: [`DEFAULT_MAX_CACHED_TOKENS`](crate::DEFAULT_MAX_CACHED_TOKENS).
     ///
     /// ```
     /// # use tower_client_credentials::Config;

@@ -65,7 +65,7 @@ use crate::error::ConfigError;
 /// |---|---|---|---|
 /// | [`Config::builder`]`(token_url, ..)` | `token_url` | `{P}_TOKEN_URL` | required |
 /// | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `{P}_CLIENT_ID` | required |
-/// | [`Config::builder`]`(.., client_secret)` | `client_secret` | `{P}_CLIENT_SECRET` | none: then a certificate or key ([`Config::builder_without_secret`]) |
+/// | [`Config::builder`]`(.., client_secret)`, [`client_secret`](crate::ConfigBuilder::client_secret) | `client_secret` | `{P}_CLIENT_SECRET` | none: then a certificate or key ([`Config::builder_without_secret`]) |
 /// | [`client_secret_file`](crate::ConfigBuilder::client_secret_file) | `client_secret_file` | `{P}_CLIENT_SECRET_FILE` | none |
 /// | [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) | `client_assertion_file` | `{P}_CLIENT_ASSERTION_FILE` | none |
 /// | [`scope`](crate::ConfigBuilder::scope) | `scope` | `{P}_SCOPE` | none |
@@ -74,21 +74,21 @@ use crate::error::ConfigError;
 /// | [`param`](crate::ConfigBuilder::param) | `param` | `{P}_PARAM` | none |
 /// | [`auth_method`](crate::ConfigBuilder::auth_method) | `auth_method` | `{P}_AUTH_METHOD` | the one the credentials imply |
 /// | [`form_encode_basic_credentials`](crate::ConfigBuilder::form_encode_basic_credentials) | `form_encode_basic_credentials` | `{P}_FORM_ENCODE_BASIC_CREDENTIALS` | `true` |
-/// | [`refresh_ahead`](crate::ConfigBuilder::refresh_ahead) | `refresh_ahead` | `{P}_REFRESH_AHEAD` | 5 minutes |
-/// | [`expiry_margin`](crate::ConfigBuilder::expiry_margin) | `expiry_margin` | `{P}_EXPIRY_MARGIN` | 30 seconds |
-/// | [`default_lifetime`](crate::ConfigBuilder::default_lifetime) | `default_lifetime` | `{P}_DEFAULT_LIFETIME` | 5 minutes |
+/// | [`refresh_ahead`](crate::ConfigBuilder::refresh_ahead) | `refresh_ahead` | `{P}_REFRESH_AHEAD` | [`DEFAULT_REFRESH_AHEAD`](crate::DEFAULT_REFRESH_AHEAD) |
+/// | [`expiry_margin`](crate::ConfigBuilder::expiry_margin) | `expiry_margin` | `{P}_EXPIRY_MARGIN` | [`DEFAULT_EXPIRY_MARGIN`](crate::DEFAULT_EXPIRY_MARGIN) |
+/// | [`default_lifetime`](crate::ConfigBuilder::default_lifetime) | `default_lifetime` | `{P}_DEFAULT_LIFETIME` | [`DEFAULT_LIFETIME`](crate::DEFAULT_LIFETIME) |
 /// | [`max_lifetime`](crate::ConfigBuilder::max_lifetime) | `max_lifetime` | `{P}_MAX_LIFETIME` | none |
 /// | [`token_lifetime`](crate::ConfigBuilder::token_lifetime) | `token_lifetime` | `{P}_TOKEN_LIFETIME` | none: sets the two above |
-/// | [`request_timeout`](crate::ConfigBuilder::request_timeout) | `request_timeout` | `{P}_REQUEST_TIMEOUT` | 10 seconds |
-/// | [`invalidation_interval`](crate::ConfigBuilder::invalidation_interval) | `invalidation_interval` | `{P}_INVALIDATION_INTERVAL` | 5 seconds |
-/// | [`max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens) | `max_cached_tokens` | `{P}_MAX_CACHED_TOKENS` | 100 |
+/// | [`request_timeout`](crate::ConfigBuilder::request_timeout) | `request_timeout` | `{P}_REQUEST_TIMEOUT` | [`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT) |
+/// | [`invalidation_interval`](crate::ConfigBuilder::invalidation_interval) | `invalidation_interval` | `{P}_INVALIDATION_INTERVAL` | [`DEFAULT_INVALIDATION_INTERVAL`](crate::DEFAULT_INVALIDATION_INTERVAL) |
+/// | [`max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens) | `max_cached_tokens` | `{P}_MAX_CACHED_TOKENS` | [`DEFAULT_MAX_CACHED_TOKENS`](crate::DEFAULT_MAX_CACHED_TOKENS) |
 /// | [`allowed_origin`](crate::ConfigBuilder::allowed_origin) | `allowed_origin` | `{P}_ALLOWED_ORIGIN` | none: every request |
 /// | [`danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http) | `danger_allow_plain_http` | `{P}_DANGER_ALLOW_PLAIN_HTTP` | `false` |
 /// | [`client_certificate_files`](crate::ConfigBuilder::client_certificate_files) (or a [`client_certificate`](crate::ConfigBuilder::client_certificate)) | `client_certificate_file`, `client_certificate_key_file` | `{P}_CLIENT_CERTIFICATE_FILE`, `{P}_CLIENT_CERTIFICATE_KEY_FILE` | none |
 /// | [`tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate) | `tls_root_certificate_file` | `{P}_TLS_ROOT_CERTIFICATE_FILE` | the system's roots only |
 /// | `client_key_file` (or a `client_key`; feature `jwt`) | `client_key_file`, `client_key_algorithm`, `client_key_id` | `{P}_CLIENT_KEY_FILE`, `{P}_CLIENT_KEY_ALGORITHM`, `{P}_CLIENT_KEY_ID` | none; the algorithm `RS256` |
 /// | `assertion_audience` (feature `jwt`) | `assertion_audience` | `{P}_ASSERTION_AUDIENCE` | the token URL |
-/// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | 60 seconds |
+/// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | [`DEFAULT_ASSERTION_LIFETIME`](crate::DEFAULT_ASSERTION_LIFETIME) |
 /// | `store_encryption_key` (feature `store`) | `store_encryption_key` | `{P}_STORE_ENCRYPTION_KEY` | derived from the client secret |
 /// | `metrics_label` (feature `metrics`) | `metrics_label` | `{P}_METRICS_LABEL` | the scopes, audience or resources |
 /// | `dpop` (feature `dpop`) | `dpop_key_file`, `dpop_key_algorithm` | `{P}_DPOP_KEY_FILE`, `{P}_DPOP_KEY_ALGORITHM` | none: bearer tokens; the algorithm `ES256`; the algorithm alone: a key generated by `build` |
@@ -118,6 +118,34 @@ use crate::error::ConfigError;
 /// The builder's other settings are objects, not text: the [`ClientCertificate`] and
 /// `ClientKey` that the files above stand for, a `reqwest::Client`, a store. Give them to the
 /// builder of [`into_builder`](Self::into_builder).
+///
+/// Its fields are private: this table is its schema, and the builder's setters are the one
+/// way to set a setting in code ([`into_builder`](Self::into_builder) turns settings read from
+/// a file into a builder, to add what cannot be text or a secret known later). So each
+/// setting has one name and one way to be written, and its representation can change without
+/// breaking anyone.
+///
+/// `Settings` is serde's `Deserialize`, so any configuration library reads it. A TOML file with
+/// environment overrides, the twelve-factor way, with [figment](https://docs.rs/figment)
+/// (`features = ["toml", "env"]`): `app.toml` holds an `[auth]` table, and a variable
+/// `APP_AUTH__<KEY>` replaces its `<key>` (`APP_AUTH__CLIENT_SECRET`, `APP_AUTH__SCOPE`).
+/// Durations, lists and flags are written in variables as in the table below.
+///
+/// ```ignore
+/// use figment::providers::{Env, Format, Toml};
+/// use figment::Figment;
+/// use tower_client_credentials::{ClientCredentialsLayer, Settings};
+///
+/// let settings: Settings = Figment::new()
+///     .merge(Toml::file("app.toml"))
+///     .merge(Env::prefixed("APP_").split("__"))
+///     .extract_inner("auth")?;
+/// let layer = ClientCredentialsLayer::new(settings.into_config()?);
+/// ```
+///
+/// (`tests/settings_from_file_and_env.rs` runs exactly this.) Without a library,
+/// [`Settings::from_env`] or [`Config::from_env`](crate::Config::from_env) read the
+/// environment alone.
 ///
 /// Unknown fields are refused, so a misspelt setting fails loudly instead of being ignored.
 /// In TOML:
@@ -171,186 +199,172 @@ pub struct Settings {
     // One name per field, and no `alias`: the environment reads the names serde lists, and
     // serde lists aliases among them.
     /// The token endpoint. Required.
-    pub token_url: String,
+    pub(super) token_url: String,
     /// The client id. Required.
-    pub client_id: String,
+    pub(super) client_id: String,
     /// The client secret. Leave it out for a client that authenticates with
     /// `client_certificate_file` or (feature `jwt`) `client_key_file` instead.
     #[serde(default = "no_secret", deserialize_with = "secret")]
-    pub client_secret: SecretString,
+    pub(super) client_secret: SecretString,
     /// See [`ConfigBuilder::client_secret_file`](crate::ConfigBuilder::client_secret_file).
     #[serde(default)]
-    pub client_secret_file: Option<PathBuf>,
+    pub(super) client_secret_file: Option<PathBuf>,
     /// See [`ConfigBuilder::client_assertion_file`](crate::ConfigBuilder::client_assertion_file).
     #[serde(default)]
-    pub client_assertion_file: Option<PathBuf>,
+    pub(super) client_assertion_file: Option<PathBuf>,
     /// See [`ConfigBuilder::scope`](crate::ConfigBuilder::scope).
     #[serde(default, deserialize_with = "words")]
-    pub scope: Vec<String>,
+    pub(super) scope: Vec<String>,
     /// See [`ConfigBuilder::audience`](crate::ConfigBuilder::audience).
     #[serde(default)]
-    pub audience: Option<String>,
+    pub(super) audience: Option<String>,
     /// See [`ConfigBuilder::resource`](crate::ConfigBuilder::resource).
     #[serde(default, deserialize_with = "words")]
-    pub resource: Vec<String>,
+    pub(super) resource: Vec<String>,
     /// See [`ConfigBuilder::param`](crate::ConfigBuilder::param).
     #[serde(default, deserialize_with = "params")]
-    pub param: Vec<(String, String)>,
+    pub(super) param: Vec<(String, String)>,
     /// See [`ConfigBuilder::auth_method`](crate::ConfigBuilder::auth_method).
     #[serde(default, deserialize_with = "auth_method")]
-    pub auth_method: Option<AuthMethod>,
+    pub(super) auth_method: Option<AuthMethod>,
     /// See [`ConfigBuilder::form_encode_basic_credentials`](crate::ConfigBuilder::form_encode_basic_credentials).
     #[serde(default, deserialize_with = "some_flag")]
-    pub form_encode_basic_credentials: Option<bool>,
+    pub(super) form_encode_basic_credentials: Option<bool>,
     /// See [`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead).
     #[serde(default, deserialize_with = "duration")]
-    pub refresh_ahead: Option<Duration>,
+    pub(super) refresh_ahead: Option<Duration>,
     /// See [`ConfigBuilder::expiry_margin`](crate::ConfigBuilder::expiry_margin).
     #[serde(default, deserialize_with = "duration")]
-    pub expiry_margin: Option<Duration>,
+    pub(super) expiry_margin: Option<Duration>,
     /// See [`ConfigBuilder::default_lifetime`](crate::ConfigBuilder::default_lifetime).
     #[serde(default, deserialize_with = "duration")]
-    pub default_lifetime: Option<Duration>,
+    pub(super) default_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::max_lifetime`](crate::ConfigBuilder::max_lifetime).
     #[serde(default, deserialize_with = "duration")]
-    pub max_lifetime: Option<Duration>,
+    pub(super) max_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::token_lifetime`](crate::ConfigBuilder::token_lifetime).
     #[serde(default, deserialize_with = "duration")]
-    pub token_lifetime: Option<Duration>,
+    pub(super) token_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::request_timeout`](crate::ConfigBuilder::request_timeout).
     #[serde(default, deserialize_with = "duration")]
-    pub request_timeout: Option<Duration>,
+    pub(super) request_timeout: Option<Duration>,
     /// See [`ConfigBuilder::max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens).
     #[serde(default, deserialize_with = "count")]
-    pub max_cached_tokens: Option<usize>,
+    pub(super) max_cached_tokens: Option<usize>,
     /// See [`ConfigBuilder::invalidation_interval`](crate::ConfigBuilder::invalidation_interval).
     #[serde(default, deserialize_with = "duration")]
-    pub invalidation_interval: Option<Duration>,
+    pub(super) invalidation_interval: Option<Duration>,
     /// See [`ConfigBuilder::allowed_origin`](crate::ConfigBuilder::allowed_origin).
     #[serde(default, deserialize_with = "words")]
-    pub allowed_origin: Vec<String>,
+    pub(super) allowed_origin: Vec<String>,
     /// See [`ConfigBuilder::danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http).
     #[serde(default, deserialize_with = "flag")]
-    pub danger_allow_plain_http: bool,
+    pub(super) danger_allow_plain_http: bool,
     /// A PEM file with the client's certificate chain, for mutual TLS (`tls_client_auth`,
     /// `self_signed_tls_client_auth`); give `client_certificate_key_file` with it. See
     /// [`ConfigBuilder::client_certificate`](crate::ConfigBuilder::client_certificate).
     #[serde(default)]
-    pub client_certificate_file: Option<PathBuf>,
+    pub(super) client_certificate_file: Option<PathBuf>,
     /// A PEM file with the private key of `client_certificate_file`.
     #[serde(default)]
-    pub client_certificate_key_file: Option<PathBuf>,
+    pub(super) client_certificate_key_file: Option<PathBuf>,
     /// A PEM file with certificate authorities to trust besides the system's. See
     /// [`ConfigBuilder::tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate).
     #[serde(default)]
-    pub tls_root_certificate_file: Option<PathBuf>,
+    pub(super) tls_root_certificate_file: Option<PathBuf>,
     /// A PEM file with the private key that signs client assertions (`private_key_jwt`).
     /// See [`ClientKey::from_pem`](crate::ClientKey::from_pem). Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default)]
-    pub client_key_file: Option<PathBuf>,
+    pub(super) client_key_file: Option<PathBuf>,
     /// How `client_key_file` signs: RS256 (the default, which every server supports), PS256
     /// or ES256. Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default, deserialize_with = "signing_algorithm")]
-    pub client_key_algorithm: Option<SigningAlgorithm>,
+    pub(super) client_key_algorithm: Option<SigningAlgorithm>,
     /// The key id sent as the assertion's `kid`. See
     /// [`ClientKey::with_key_id`](crate::ClientKey::with_key_id). Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default)]
-    pub client_key_id: Option<String>,
+    pub(super) client_key_id: Option<String>,
     /// See [`ConfigBuilder::assertion_audience`](crate::ConfigBuilder::assertion_audience).
     #[cfg(feature = "jwt")]
     #[serde(default)]
-    pub assertion_audience: Option<String>,
+    pub(super) assertion_audience: Option<String>,
     /// See [`ConfigBuilder::assertion_lifetime`](crate::ConfigBuilder::assertion_lifetime).
     #[cfg(feature = "jwt")]
     #[serde(default, deserialize_with = "duration")]
-    pub assertion_lifetime: Option<Duration>,
+    pub(super) assertion_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::store_encryption_key`](crate::ConfigBuilder::store_encryption_key);
     /// written as base64.
     #[cfg(feature = "store")]
     #[serde(default, deserialize_with = "encryption_key")]
-    pub store_encryption_key: Option<secrecy::SecretSlice<u8>>,
+    pub(super) store_encryption_key: Option<secrecy::SecretSlice<u8>>,
     /// See [`ConfigBuilder::metrics_label`](crate::ConfigBuilder::metrics_label). Feature
     /// `metrics`.
     #[cfg(feature = "metrics")]
     #[serde(default)]
-    pub metrics_label: Option<String>,
+    pub(super) metrics_label: Option<String>,
     /// A PEM file with the private key that DPoP proofs are signed with. See
     /// [`ConfigBuilder::dpop`](crate::ConfigBuilder::dpop). Feature `dpop`.
     #[cfg(feature = "dpop")]
     #[serde(default)]
-    pub dpop_key_file: Option<PathBuf>,
+    pub(super) dpop_key_file: Option<PathBuf>,
     /// How `dpop_key_file` signs: ES256 (the default), RS256, PS256 or EdDSA. Given without
     /// `dpop_key_file`, `build` generates a key of this algorithm for this process. Feature
     /// `dpop`.
     #[cfg(feature = "dpop")]
     #[serde(default, deserialize_with = "dpop_algorithm")]
-    pub dpop_key_algorithm: Option<crate::credential::DpopAlgorithm>,
+    pub(super) dpop_key_algorithm: Option<crate::credential::DpopAlgorithm>,
     /// See [`ConfigBuilder::dpop_allow_bearer`](crate::ConfigBuilder::dpop_allow_bearer).
     /// Feature `dpop`.
     #[cfg(feature = "dpop")]
     #[serde(default, deserialize_with = "flag")]
-    pub dpop_allow_bearer: bool,
+    pub(super) dpop_allow_bearer: bool,
 }
 
 impl Settings {
-    /// Settings with the required fields and nothing else.
+    /// Settings with the required fields; every other one is left out, as a file leaves it
+    /// out, and so takes the default `build()` gives it.
     pub(crate) fn new(token_url: String, client_id: String, client_secret: SecretString) -> Self {
-        Self {
-            token_url,
-            client_id,
-            client_secret,
-            client_secret_file: None,
-            client_assertion_file: None,
-            scope: Vec::new(),
-            audience: None,
-            resource: Vec::new(),
-            param: Vec::new(),
-            auth_method: None,
-            form_encode_basic_credentials: None,
-            refresh_ahead: None,
-            expiry_margin: None,
-            default_lifetime: None,
-            max_lifetime: None,
-            token_lifetime: None,
-            request_timeout: None,
-            max_cached_tokens: None,
-            invalidation_interval: None,
-            allowed_origin: Vec::new(),
-            danger_allow_plain_http: false,
-            client_certificate_file: None,
-            client_certificate_key_file: None,
-            tls_root_certificate_file: None,
-            #[cfg(feature = "jwt")]
-            client_key_file: None,
-            #[cfg(feature = "jwt")]
-            client_key_algorithm: None,
-            #[cfg(feature = "jwt")]
-            client_key_id: None,
-            #[cfg(feature = "jwt")]
-            assertion_audience: None,
-            #[cfg(feature = "jwt")]
-            assertion_lifetime: None,
-            #[cfg(feature = "store")]
-            store_encryption_key: None,
-            #[cfg(feature = "metrics")]
-            metrics_label: None,
-            #[cfg(feature = "dpop")]
-            dpop_key_file: None,
-            #[cfg(feature = "dpop")]
-            dpop_key_algorithm: None,
-            #[cfg(feature = "dpop")]
-            dpop_allow_bearer: false,
-        }
+        let required = [("token_url", token_url), ("client_id", client_id)];
+        let required = de::value::MapDeserializer::<_, de::value::Error>::new(required.into_iter());
+        let mut settings = Self::deserialize(required)
+            .expect("two strings are the required settings; the others are optional");
+        settings.client_secret = client_secret;
+        settings
+    }
+
+    /// Reads the settings from the environment, as [`Config::from_env`](crate::Config::from_env)
+    /// does, without building them: to add, with [`into_builder`](Self::into_builder), what
+    /// cannot be text (a `reqwest::Client`, a store, routes). To layer a file with the
+    /// environment, see the [`Settings`] docs (figment).
+    ///
+    /// ```
+    /// use tower_client_credentials::Settings;
+    ///
+    /// # std::env::set_var("BILLING_TOKEN_URL", "https://auth.example.com/oauth/token");
+    /// # std::env::set_var("BILLING_CLIENT_ID", "billing");
+    /// # std::env::set_var("BILLING_CLIENT_SECRET", "s3cret");
+    /// let settings = Settings::from_env("BILLING")?;
+    /// let config = settings.into_builder().max_cached_tokens(10).build()?;
+    /// # assert_eq!(config.client_id(), "billing");
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the variable: a required one missing, one not UTF-8, or a
+    /// value that does not parse.
+    pub fn from_env(prefix: &str) -> Result<Settings, ConfigError> {
+        Self::from_variables(prefix, |name| std::env::var(name))
     }
 
     /// The settings of the variables `{prefix}_{FIELD}`, looked up by `lookup` (the process
     /// environment, or a test's map). A variable that is set but empty counts as unset.
     ///
     /// The text goes through the same serde code as a file's. Errors name the variable.
-    pub(crate) fn from_variables(
+    pub(super) fn from_variables(
         prefix: &str,
         lookup: impl Fn(&str) -> Result<String, VarError>,
     ) -> Result<Self, ConfigError> {
@@ -413,7 +427,7 @@ impl Settings {
     pub(crate) fn key_file(&self) -> Option<KeyFile> {
         Some(KeyFile {
             path: self.client_key_file.clone()?,
-            algorithm: self.client_key_algorithm.unwrap_or(SigningAlgorithm::Rs256),
+            algorithm: self.client_key_algorithm.unwrap_or_default(),
             key_id: self.client_key_id.clone(),
         })
     }
@@ -738,5 +752,45 @@ pub(super) mod tests {
                        "client_secret": "s"}"#;
         let error = Config::try_from(settings(json).unwrap()).unwrap_err();
         assert_eq!(error.field(), "token_url");
+    }
+
+    /// The keys in backquotes of column `column` of the table of `doc` whose rows start with
+    /// `prefix`, each with its row.
+    fn table_keys<'a>(doc: &'a str, prefix: &str, column: usize) -> Vec<(String, &'a str)> {
+        let rows = doc.lines().filter_map(|line| line.trim_start().strip_prefix(prefix));
+        let cells = rows.filter_map(|row| Some((row.split(" | ").nth(column)?.to_owned(), row)));
+        cells
+            .flat_map(|(cell, row)| {
+                let keys = cell.split('`').skip(1).step_by(2).map(str::to_owned);
+                keys.map(move |key| (key, row)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The `Settings` docs and the README list each setting under its file key with its
+    /// variable: a setting added without its row fails here. (`cargo doc -D warnings` checks
+    /// that each row's builder method exists.)
+    #[test]
+    fn the_settings_tables_list_every_setting_with_its_variable() {
+        let docs = table_keys(include_str!("settings.rs"), "/// | ", 1);
+        let readme = table_keys(include_str!("../../README.md"), "| ", 1);
+        for (table, keys, variable) in
+            [("Settings docs", &docs, "{P}_"), ("README", &readme, "ORDERS_")]
+        {
+            for field in fields() {
+                let row = keys.iter().find(|(key, _)| key == field).map(|(_, row)| row);
+                let row = row.unwrap_or_else(|| panic!("{table}: no row for `{field}`"));
+                let named = format!("`{variable}{}`", field.to_ascii_uppercase());
+                assert!(row.contains(&named), "{table}: the row of `{field}` lacks {named}");
+            }
+        }
+    }
+
+    #[test]
+    fn settings_made_in_code_take_every_default_a_file_leaves_out() {
+        let (url, id) = ("https://auth.example.com/token".to_owned(), "client".to_owned());
+        let made = Settings::new(url, id, "hunter2-secret".into());
+        let read = settings(&with_required("")).unwrap();
+        assert_eq!(format!("{made:?}"), format!("{read:?}"));
     }
 }
