@@ -1,5 +1,6 @@
 //! A configuration file layered with the environment, the twelve-factor way, read into
 //! `Settings` by figment and made into a working layer: the `Settings` docs' recipe, run.
+#![allow(clippy::result_large_err)] // figment's own error type, as figment returns it
 
 mod common;
 
