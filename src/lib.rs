@@ -72,9 +72,11 @@
 //!
 //! # Layout
 //!
-//! Each folder is a concept, and each uses only those before it: `config` (every setting, and
-//! checking them), `request` (the token request), `token` (the token and its lifecycle),
-//! `cache` (the single flight), `middleware` (the Tower layer). DESIGN.md §9 has the map.
+//! Each folder is a concept, and each uses only those before it: `credential` (keys,
+//! certificates, secrets and assertions that rotate), `config` (every setting, and checking
+//! them), `request` (the token request, discovery), `token` (the token and its lifecycle),
+//! `cache` (the single flight, which token a request needs), `middleware` (the one decision
+//! per request, and the Tower and reqwest front ends). DESIGN.md §9 has the map.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
