@@ -19,6 +19,7 @@
 //! | `oauth.client.token_wait.duration` | histogram, s | | how long each waited |
 //! | `oauth.client.stale_serves` | counter | | requests sent with a stale token |
 //! | `oauth.client.invalidations` | counter | | tokens dropped after a `401` |
+//! | `oauth.client.requests_passed_through` | counter | `reason` | requests sent without a token: `allow_list` (their origin is not on it) or `relative_uri` |
 //! | `oauth.client.token.expiration_timestamp` | gauge, s | | UNIX time the cached token expires |
 //! | `oauth.client.store.hits` | counter | | tokens taken from the store (feature `store`) |
 //! | `oauth.client.store.misses` | counter | | token requests made though a store is set |
@@ -68,6 +69,7 @@ mod name {
     pub(super) const TOKEN_WAIT_DURATION: &str = "oauth.client.token_wait.duration";
     pub(super) const STALE_SERVES: &str = "oauth.client.stale_serves";
     pub(super) const INVALIDATIONS: &str = "oauth.client.invalidations";
+    pub(super) const PASSED_THROUGH: &str = "oauth.client.requests_passed_through";
     pub(super) const TOKEN_EXPIRATION: &str = "oauth.client.token.expiration_timestamp";
     pub(super) const STORE_HITS: &str = "oauth.client.store.hits";
     pub(super) const STORE_MISSES: &str = "oauth.client.store.misses";
@@ -151,6 +153,18 @@ impl Metrics {
             #[cfg(feature = "metrics")]
             since: Instant::now(),
         }
+    }
+
+    /// A request went without a token: the allow-list left it out, for `reason`.
+    pub(crate) fn passed_through(&self, reason: &'static str) {
+        #[cfg(feature = "metrics")]
+        {
+            let mut labels = self.labels();
+            labels.push(Label::from_static_parts("reason", reason));
+            metrics::counter!(name::PASSED_THROUGH, labels).increment(1);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = reason;
     }
 
     /// A request was sent with a stale token.

@@ -52,6 +52,7 @@ use crate::error::{TokenError, TokenErrorKind};
 use crate::request::CredentialVersion;
 use crate::token::{later, AccessToken, Freshness, Lifecycle};
 pub(crate) use backoff::{Backoff, EndpointBackoff};
+use metrics::Metrics;
 use source::{Avoid, Received, TokenSource};
 use stats::Counters;
 
@@ -232,6 +233,11 @@ impl TokenCache {
         &self.client_id
     }
 
+    /// Where this cache's events are recorded (feature `metrics`).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        self.source.metrics()
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         let remaining = self.current.load().as_deref().map(|entry| entry.token.remaining());
         self.counters.snapshot(remaining)
@@ -245,7 +251,18 @@ impl TokenCache {
     /// A usable token: the current one, or the outcome of the request in flight (started if
     /// none is), or at once the last error while backing off after a failure. Never waits
     /// past the flight's deadline: `request_timeout`, plus the store's bounds with a store.
+    /// A caller that waits is counted (`requests_waited`, and a wait in the metrics).
     pub(crate) async fn get(self: Arc<Self>) -> Outcome {
+        self.get_counting(true).await
+    }
+
+    /// As [`get`](Self::get), for `warm_up`: fetching ahead of any request is no caller that
+    /// waited, and is not counted as one.
+    pub(crate) async fn warm_up(self: Arc<Self>) -> Outcome {
+        self.get_counting(false).await
+    }
+
+    async fn get_counting(self: Arc<Self>, counted: bool) -> Outcome {
         if let Some(token) = self.with_usable(Instant::now(), Arc::clone) {
             return Ok(token);
         }
@@ -260,7 +277,7 @@ impl TokenCache {
                 Next::Use(token) => return Ok(token),
                 Next::Wait(outcome, deadline) => (outcome, deadline),
             };
-            if !std::mem::replace(&mut waited, true) {
+            if counted && !std::mem::replace(&mut waited, true) {
                 Counters::bump(&self.counters.requests_waited);
                 _waiting = Some(self.source.metrics().waiting());
             }
