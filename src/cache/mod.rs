@@ -268,7 +268,7 @@ impl TokenCache {
         }
         // Without a runtime there is no task to spawn and no timer to bound the wait.
         if Handle::try_current().is_err() {
-            return Err(TokenError::new(TokenErrorKind::NoRuntime));
+            return Err(self.located(TokenError::new(TokenErrorKind::NoRuntime)));
         }
         let mut waited = false;
         let mut _waiting = None; // records the wait when `get` returns (feature `metrics`)
@@ -286,13 +286,18 @@ impl TokenCache {
                     Ok(Ok(answer)) => answer.clone(),
                     // The task is gone without an answer: the next round replaces the flight.
                     Ok(Err(_)) => None,
-                    Err(_) => return Err(TokenError::new(TokenErrorKind::Timeout)),
+                    Err(_) => return Err(self.located(TokenError::new(TokenErrorKind::Timeout))),
                 };
             if let Some(outcome) = answer {
                 return outcome;
             }
         }
-        Err(TokenError::new(TokenErrorKind::Stopped))
+        Err(self.located(TokenError::new(TokenErrorKind::Stopped)))
+    }
+
+    /// `error`, naming this cache's token endpoint and client.
+    fn located(&self, error: TokenError) -> TokenError {
+        error.at(self.source.url(), &self.client_id)
     }
 
     /// The hot path: applies `f` to the current token if it is usable at `now`, starting a
@@ -331,7 +336,8 @@ impl TokenCache {
         if let Some(error) = self.blocked(&refresh, now) {
             return Err(error);
         }
-        self.start(&mut refresh, now).ok_or_else(|| TokenError::new(TokenErrorKind::NoRuntime))
+        self.start(&mut refresh, now)
+            .ok_or_else(|| self.located(TokenError::new(TokenErrorKind::NoRuntime)))
     }
 
     /// The error that holds a token request back at `now`, if any: this token's backoff, unless
@@ -425,6 +431,7 @@ impl TokenCache {
     /// Publishes the result of flight `number`; `None` if that flight was replaced meanwhile.
     fn finish(&self, number: u64, result: Result<Received, TokenError>) -> Option<Outcome> {
         let now = Instant::now();
+        let result = result.map_err(|error| self.located(error));
         let result = result.and_then(|Received { response, sent }| {
             let lifetime = self.lifetimes.lifetime(response.expires_in);
             let times = self.lifetimes.lifecycle(sent, lifetime, fastrand::f64());
