@@ -449,6 +449,54 @@ impl Error for TokenError {
     }
 }
 
+impl TokenError {
+    /// The `TokenError` somewhere in `error`'s chain, if there is one: the layer's
+    /// [`BoxError`](tower::BoxError), a `tonic::Status` a gRPC client made of it, or (feature
+    /// `reqwest-middleware`) a `reqwest_middleware::Error`, whose `source()` does not lead to
+    /// it.
+    ///
+    /// ```
+    /// use tower_client_credentials::{BoxError, TokenError};
+    ///
+    /// fn on_call(error: &BoxError) -> String {
+    ///     match TokenError::find(error.as_ref()) {
+    ///         Some(token) => format!("no token: {token} ({:?})", token.class()),
+    ///         None => format!("the API call failed: {error}"),
+    ///     }
+    /// }
+    /// ```
+    pub fn find<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a TokenError> {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if let Some(found) = error.downcast_ref::<TokenError>() {
+                return Some(found);
+            }
+            #[cfg(feature = "reqwest-middleware")]
+            if let Some(reqwest_middleware::Error::Middleware(inner)) = error.downcast_ref() {
+                return inner.chain().find_map(|cause| cause.downcast_ref::<TokenError>());
+            }
+            next = error.source();
+        }
+        None
+    }
+}
+
+/// For a gRPC client: `Unauthenticated` when the client was rejected (asking again will not
+/// help until its credentials change), `Unavailable` when the failure may pass (a retry
+/// policy retries it). The status keeps the error as its source.
+#[cfg(feature = "tonic")]
+impl From<TokenError> for tonic::Status {
+    fn from(error: TokenError) -> Self {
+        let code = match error.class() {
+            ErrorClass::Rejected => tonic::Code::Unauthenticated,
+            ErrorClass::Transient => tonic::Code::Unavailable,
+        };
+        let mut status = tonic::Status::new(code, error.to_string());
+        status.set_source(Arc::new(error));
+        status
+    }
+}
+
 /// Replaces control and bidirectional-override characters with spaces, collapses runs of
 /// whitespace, and truncates to `max_chars`, so that text from the network cannot forge log
 /// lines or hide what it says.

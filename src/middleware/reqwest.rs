@@ -67,16 +67,14 @@ use crate::middleware::layer::ClientCredentialsLayer;
 /// and takes the token current at that moment.
 ///
 /// When no token can be had, the request fails with [`reqwest_middleware::Error::Middleware`],
-/// holding the [`TokenError`](crate::TokenError):
+/// holding the [`TokenError`](crate::TokenError), which
+/// [`TokenError::find`](crate::TokenError::find) finds:
 ///
 /// ```
 /// use tower_client_credentials::TokenError;
 ///
 /// fn token_error(error: &reqwest_middleware::Error) -> Option<&TokenError> {
-///     match error {
-///         reqwest_middleware::Error::Middleware(error) => error.downcast_ref::<TokenError>(),
-///         reqwest_middleware::Error::Reqwest(_) => None,
-///     }
+///     TokenError::find(error)
 /// }
 /// ```
 ///
