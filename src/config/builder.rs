@@ -434,6 +434,31 @@ impl ConfigBuilder {
     ///
     /// With a [`store`](Self::store), give every replica the same key: `build` refuses a
     /// generated one, since other replicas could not use a token bound to it.
+    ///
+    /// A resource server that demands a nonce (`use_dpop_nonce`, RFC 9449 §9) answers a
+    /// caller's first request with a `401` and the nonce. The reqwest middleware resends it by
+    /// itself. In a Tower stack, put [`RetryUnauthorized`](crate::RetryUnauthorized) outside
+    /// the layer to resend it once with the nonce (tower's feature `retry`:
+    /// `tower = { version = "0.5", features = ["retry"] }`); the layer cannot resend on its own,
+    /// since it serves any request body and only one that can be cloned can be sent twice.
+    ///
+    /// ```
+    /// use tower::retry::RetryLayer;
+    /// use tower::ServiceBuilder;
+    /// use tower_client_credentials::{
+    ///     ClientCredentialsLayer, Config, DpopAlgorithm, DpopKey, RetryUnauthorized,
+    /// };
+    ///
+    /// let config = Config::builder("https://auth.example.com/token", "id", "secret")
+    ///     .dpop(DpopKey::from_pem(std::fs::read("dpop.pem").unwrap_or_default(), DpopAlgorithm::Es256)
+    ///         .or_else(|_| DpopKey::generate(DpopAlgorithm::Es256))?)
+    ///     .build()?;
+    /// let stack = ServiceBuilder::new()
+    ///     .layer(RetryLayer::new(RetryUnauthorized::new())) // resends a nonce demand once
+    ///     .layer(ClientCredentialsLayer::new(config));
+    /// # let _ = stack;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "dpop")]
     pub fn dpop(mut self, key: DpopKey) -> Self {
         self.dpop_key = Some(key);
