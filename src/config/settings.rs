@@ -767,15 +767,15 @@ pub(super) mod tests {
             .collect()
     }
 
-    /// The `Settings` docs and the README list each setting under its file key with its
-    /// variable: a setting added without its row fails here. (`cargo doc -D warnings` checks
-    /// that each row's builder method exists.)
+    /// The `Settings` docs and the guide's settings chapter list each setting under its file
+    /// key with its variable: a setting added without its row fails here. (`cargo doc -D
+    /// warnings` checks that each row's builder method exists.)
     #[test]
     fn the_settings_tables_list_every_setting_with_its_variable() {
         let docs = table_keys(include_str!("settings.rs"), "/// | ", 1);
-        let readme = table_keys(include_str!("../../README.md"), "| ", 1);
+        let guide = table_keys(include_str!("../guide/settings.rs"), "//! | ", 1);
         for (table, keys, variable) in
-            [("Settings docs", &docs, "{P}_"), ("README", &readme, "ORDERS_")]
+            [("Settings docs", &docs, "{P}_"), ("guide", &guide, "ORDERS_")]
         {
             for field in fields() {
                 let row = keys.iter().find(|(key, _)| key == field).map(|(_, row)| row);
