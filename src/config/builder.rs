@@ -339,7 +339,7 @@ impl ConfigBuilder {
     }
 
     /// Shares tokens with other replicas through `store` (e.g. [`RedisStore`]), so that a fleet
-    /// makes one token request per token lifetime. See [`store`](crate::store) for how; a
+    /// makes one token request per refresh. See [`store`](crate::store) for how; a
     /// caller then waits at most `2 × request_timeout + 2.5 s` for a token. Default: none; each layer keeps its token in memory only. Not a setting of files or
     /// the environment: give it to the builder of [`Settings::into_builder`].
     ///

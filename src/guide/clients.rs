@@ -31,7 +31,7 @@
 //! let api = ServiceBuilder::new().layer(layer.clone()).service(client);
 //! match api.oneshot(request).await {
 //!     Ok(response) => println!("{}", response.status()),
-//!     Err(error) => match error.downcast_ref::<TokenError>() {
+//!     Err(error) => match TokenError::find(error.as_ref()) {
 //!         Some(no_token) => eprintln!("no token: {no_token}"), // kind(), class(), status(), oauth_error()
 //!         None => eprintln!("request failed: {error}"),
 //!     },
@@ -103,7 +103,9 @@
 //!
 //! One layer (clones share a cache) can wrap a tonic channel and a hyper client: one token
 //! request for both. When no token can be had, tonic reports `Code::Unknown`, with the
-//! `TokenError` as the status's `source()`. With `allowed_origin`, make the client with
+//! `TokenError` as the status's `source()`: `TokenError::find(&status)` finds it, and (feature
+//! `tonic`) `tonic::Status::from(token_error)` is `Unauthenticated` for a rejected client and
+//! `Unavailable` for what may pass. With `allowed_origin`, make the client with
 //! `with_origin(svc, origin)`: clients made with `new` send a path only, and a request with no
 //! origin gets no token.
 //!
@@ -176,7 +178,7 @@
 //! others back ([security](super::security#redirects) says why).
 //!
 //! Without a token the request fails with `reqwest_middleware::Error::Middleware`, holding the
-//! `TokenError`: `error.downcast_ref::<TokenError>()`. The `reqwest_middleware` example shows
+//! `TokenError`: [`TokenError::find`](crate::TokenError::find)`(&error)` finds it. The `reqwest_middleware` example shows
 //! a reqwest and a hyper client sharing one token, a resend after a `401`, and a stream that is
 //! not resent.
 //!

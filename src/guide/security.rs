@@ -11,7 +11,9 @@
 //!   without waiting for a token; its `401` invalidates nothing.
 //! - **Origin allow-list.** With `allowed_origin(..)`, the token goes only to requests whose
 //!   scheme, host and port are listed; others, and requests with a relative URI (a tonic client
-//!   made with `new` instead of `with_origin`), pass through without it.
+//!   made with `new` instead of `with_origin`), pass through without it: counted in
+//!   `Stats::requests_passed_through` and the metric `oauth.client.requests_passed_through`,
+//!   logged at `debug`, and a `warn` the first time and then at most once a minute.
 //!
 //! # Redirects
 //!

@@ -15,7 +15,7 @@ use crate::token::AccessToken;
 /// Adds an OAuth 2.0 client credentials bearer token to every request of the service it wraps.
 ///
 /// Clones share one token cache, so one layer used for several clients (a hyper client and a
-/// tonic channel, say) makes one token request per token lifetime for all of them. Creating
+/// tonic channel, say) makes one token request per refresh for all of them. Creating
 /// the layer fetches nothing: the first request does, or [`warm_up`](Self::warm_up).
 ///
 /// # Example

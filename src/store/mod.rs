@@ -1,5 +1,5 @@
 //! Sharing tokens between replicas (DESIGN.md §8): a fleet with one client id spends one token
-//! request per token lifetime, not one per replica.
+//! request per refresh, not one per replica.
 //!
 //! A [`TokenStore`] holds opaque bytes under a key, with a time to live, and a lock; this crate
 //! does the rest. When a replica needs a token (cold, stale or invalid), it reads the store
