@@ -3,7 +3,7 @@
 //!
 //! [`TokenError`] is `Clone` (it is an `Arc` inside) because one failed token request answers
 //! every caller that was waiting for it: each gets the same error, not a vaguer copy. The layer's
-//! service returns it boxed, as [`BoxError`](crate::BoxError), so callers downcast to inspect it:
+//! service returns it boxed, as [`BoxError`](tower::BoxError), so callers downcast to inspect it:
 //!
 //! ```
 //! # use tower_client_credentials::{BoxError, TokenError};
@@ -147,6 +147,14 @@ struct Inner {
     detail: Option<String>,
     retry_after: Option<Duration>,
     source: Option<Box<dyn Error + Send + Sync>>,
+    /// Which token endpoint and client: what someone on call needs first.
+    at: Option<At>,
+}
+
+/// The token endpoint (its URL without query) and the client id an error is about.
+struct At {
+    token_url: String,
+    client_id: String,
 }
 
 /// The RFC 6749 §5.2 fields of an error response, already sanitized.
@@ -170,6 +178,7 @@ impl TokenError {
             detail: None,
             retry_after: None,
             source: None,
+            at: None,
         };
         fill(&mut inner);
         Self { inner: Arc::new(inner) }
@@ -191,8 +200,18 @@ impl TokenError {
     }
 
     /// The credential source failed with `source`.
-    pub(crate) fn credential(source: crate::BoxError) -> Self {
+    pub(crate) fn credential(source: tower::BoxError) -> Self {
         Self::build(TokenErrorKind::Credential, |inner| inner.source = Some(source))
+    }
+
+    /// Names the token endpoint at `token_url` (its query left out) and the client, unless
+    /// the error names them already (it is then shared with other callers, and whole).
+    pub(crate) fn at(mut self, token_url: &url::Url, client_id: &str) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner).filter(|inner| inner.at.is_none()) {
+            let token_url = token_url[..url::Position::AfterPath].to_owned();
+            inner.at = Some(At { token_url, client_id: client_id.to_owned() });
+        }
+        self
     }
 
     pub(crate) fn token_params(error: ConfigError) -> Self {
@@ -264,7 +283,20 @@ impl TokenError {
         self.inner.oauth.as_ref().map(|o| o.error.as_str())
     }
 
-    /// The `error_description`, truncated and stripped of control characters.
+    /// The token endpoint the request went to, without its query; `None` for an error made
+    /// before any (bad `TokenParams`).
+    pub fn token_url(&self) -> Option<&str> {
+        self.inner.at.as_ref().map(|at| at.token_url.as_str())
+    }
+
+    /// The client id of the token request; `None` as for [`token_url`](Self::token_url).
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.at.as_ref().map(|at| at.client_id.as_str())
+    }
+
+    /// The `error_description`, whole (up to 1,024 characters: Microsoft Entra's Trace ID,
+    /// Correlation ID and Timestamp included) and stripped of control characters. `Display`
+    /// shows its first 200.
     pub fn error_description(&self) -> Option<&str> {
         self.inner.oauth.as_ref()?.description.as_deref()
     }
@@ -297,8 +329,9 @@ impl fmt::Display for TokenError {
                         subject(&oauth.error),
                         oauth.error
                     )?;
+                    // Whole in `error_description()`; a line of a log is enough here.
                     if let Some(description) = &oauth.description {
-                        write!(f, " ({description})")?;
+                        write!(f, " ({})", sanitize(description, DISPLAYED_DESCRIPTION_CHARS))?;
                     }
                 }
                 None => {
@@ -338,7 +371,7 @@ impl fmt::Display for TokenError {
                 if let Some(source) = &inner.source {
                     write!(f, ": {source}")?;
                 }
-                return Ok(());
+                return self.fmt_at(f);
             }
             #[cfg(feature = "dpop")]
             DpopProof => write!(f, "could not make the DPoP proof: {detail}")?,
@@ -349,9 +382,27 @@ impl fmt::Display for TokenError {
         if let Some(root) = self.source().map(root_cause) {
             write!(f, ": {root}")?;
         }
-        Ok(())
+        self.fmt_at(f)
     }
 }
+
+impl TokenError {
+    /// ` (token endpoint <url>, client <id>)`, when the error names them; a network error's
+    /// message names the URL already.
+    fn fmt_at(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let url_named = matches!(inner.kind, TokenErrorKind::Connect | TokenErrorKind::Transport)
+            && inner.detail.is_some();
+        match &inner.at {
+            Some(at) if url_named => write!(f, " (client {})", at.client_id),
+            Some(at) => write!(f, " (token endpoint {}, client {})", at.token_url, at.client_id),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How much of an `error_description` the message shows; the error keeps it all.
+const DISPLAYED_DESCRIPTION_CHARS: usize = 200;
 
 /// What an RFC 6749 §5.2 error code says was rejected, for the error message.
 fn subject(code: &str) -> &'static str {
@@ -371,8 +422,13 @@ fn root_cause<'a>(mut error: &'a (dyn Error + 'static)) -> &'a (dyn Error + 'sta
 }
 
 impl fmt::Debug for TokenError {
+    /// The message and the error's kind and class, so that `?` out of `main` says what
+    /// happened; `{:#?}` shows every field.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
+        if !f.alternate() {
+            return write!(f, "{self} [{:?}, {:?}]", inner.kind, self.class());
+        }
         f.debug_struct("TokenError")
             .field("kind", &inner.kind)
             .field("class", &self.class())
@@ -380,6 +436,8 @@ impl fmt::Debug for TokenError {
             .field("oauth", &inner.oauth)
             .field("detail", &inner.detail)
             .field("retry_after", &inner.retry_after)
+            .field("token_url", &self.token_url())
+            .field("client_id", &self.client_id())
             .field("source", &inner.source)
             .finish()
     }
@@ -388,6 +446,54 @@ impl fmt::Debug for TokenError {
 impl Error for TokenError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.inner.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+impl TokenError {
+    /// The `TokenError` somewhere in `error`'s chain, if there is one: the layer's
+    /// [`BoxError`](tower::BoxError), a `tonic::Status` a gRPC client made of it, or (feature
+    /// `reqwest-middleware`) a `reqwest_middleware::Error`, whose `source()` does not lead to
+    /// it.
+    ///
+    /// ```
+    /// use tower_client_credentials::{BoxError, TokenError};
+    ///
+    /// fn on_call(error: &BoxError) -> String {
+    ///     match TokenError::find(error.as_ref()) {
+    ///         Some(token) => format!("no token: {token} ({:?})", token.class()),
+    ///         None => format!("the API call failed: {error}"),
+    ///     }
+    /// }
+    /// ```
+    pub fn find<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a TokenError> {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if let Some(found) = error.downcast_ref::<TokenError>() {
+                return Some(found);
+            }
+            #[cfg(feature = "reqwest-middleware")]
+            if let Some(reqwest_middleware::Error::Middleware(inner)) = error.downcast_ref() {
+                return inner.chain().find_map(|cause| cause.downcast_ref::<TokenError>());
+            }
+            next = error.source();
+        }
+        None
+    }
+}
+
+/// For a gRPC client: `Unauthenticated` when the client was rejected (asking again will not
+/// help until its credentials change), `Unavailable` when the failure may pass (a retry
+/// policy retries it). The status keeps the error as its source.
+#[cfg(feature = "tonic")]
+impl From<TokenError> for tonic::Status {
+    fn from(error: TokenError) -> Self {
+        let code = match error.class() {
+            ErrorClass::Rejected => tonic::Code::Unauthenticated,
+            ErrorClass::Transient => tonic::Code::Unavailable,
+        };
+        let mut status = tonic::Status::new(code, error.to_string());
+        status.set_source(Arc::new(error));
+        status
     }
 }
 

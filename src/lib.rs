@@ -72,9 +72,11 @@
 //!
 //! # Layout
 //!
-//! Each folder is a concept, and each uses only those before it: `config` (every setting, and
-//! checking them), `request` (the token request), `token` (the token and its lifecycle),
-//! `cache` (the single flight), `middleware` (the Tower layer). DESIGN.md §9 has the map.
+//! Each folder is a concept, and each uses only those before it: `credential` (keys,
+//! certificates, secrets and assertions that rotate), `config` (every setting, and checking
+//! them), `request` (the token request, discovery), `token` (the token and its lifecycle),
+//! `cache` (the single flight, which token a request needs), `middleware` (the one decision
+//! per request, and the Tower and reqwest front ends). DESIGN.md §9 has the map.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -90,22 +92,28 @@ pub mod store;
 mod token;
 
 pub use cache::Stats;
-pub use config::{
-    AuthMethod, ClientCertificate, Config, ConfigBuilder, DiscoveryError, DiscoveryErrorKind,
-    ServerMetadata, Settings, TokenParams, DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL,
-    DEFAULT_LIFETIME, DEFAULT_MAX_CACHED_TOKENS, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
-};
 #[cfg(feature = "jwt")]
-pub use config::{ClientKey, SigningAlgorithm, DEFAULT_ASSERTION_LIFETIME};
+pub use config::DEFAULT_ASSERTION_LIFETIME;
+pub use config::{
+    AuthMethod, Config, ConfigBuilder, Settings, TokenParams, DEFAULT_EXPIRY_MARGIN,
+    DEFAULT_INVALIDATION_INTERVAL, DEFAULT_LIFETIME, DEFAULT_MAX_CACHED_TOKENS,
+    DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+};
+pub use credential::ClientCertificate;
+#[cfg(feature = "jwt")]
+pub use credential::{ClientKey, SigningAlgorithm};
 #[cfg(feature = "dpop")]
-pub use config::{DpopAlgorithm, DpopKey};
+pub use credential::{DpopAlgorithm, DpopKey};
 pub use error::{ConfigError, ErrorClass, TokenError, TokenErrorKind};
 #[cfg(feature = "reqwest-middleware")]
 pub use middleware::ClientCredentialsMiddleware;
 pub use middleware::{
     ClientCredentials, ClientCredentialsLayer, ResponseFuture, RetryUnauthorized, ServiceBuilderExt,
 };
+pub use request::discovery::{DiscoveryError, DiscoveryErrorKind, ServerMetadata};
 pub use token::AccessToken;
 
 /// The error type of [`ClientCredentials`]: the inner service's error, or a [`TokenError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// It is tower's own, so that a `tower::timeout` or `tower::buffer` around the layer returns
+/// the same type.
+pub use tower::BoxError;

@@ -19,6 +19,7 @@
 //! | `oauth.client.token_wait.duration` | histogram, s | | how long each waited |
 //! | `oauth.client.stale_serves` | counter | | requests sent with a stale token |
 //! | `oauth.client.invalidations` | counter | | tokens dropped after a `401` |
+//! | `oauth.client.requests_passed_through` | counter | `reason` | requests sent without a token: `allow_list` (their origin is not on it) or `relative_uri` |
 //! | `oauth.client.token.expiration_timestamp` | gauge, s | | UNIX time the cached token expires |
 //! | `oauth.client.store.hits` | counter | | tokens taken from the store (feature `store`) |
 //! | `oauth.client.store.misses` | counter | | token requests made though a store is set |
@@ -52,6 +53,8 @@ use metrics::{Label, SharedString, Unit};
 use tokio::time::Instant;
 
 use crate::config::Config;
+#[cfg(feature = "metrics")]
+use crate::config::Requested;
 use crate::error::TokenError;
 #[cfg(feature = "metrics")]
 use crate::error::{ErrorClass, TokenErrorKind};
@@ -66,6 +69,7 @@ mod name {
     pub(super) const TOKEN_WAIT_DURATION: &str = "oauth.client.token_wait.duration";
     pub(super) const STALE_SERVES: &str = "oauth.client.stale_serves";
     pub(super) const INVALIDATIONS: &str = "oauth.client.invalidations";
+    pub(super) const PASSED_THROUGH: &str = "oauth.client.requests_passed_through";
     pub(super) const TOKEN_EXPIRATION: &str = "oauth.client.token.expiration_timestamp";
     pub(super) const STORE_HITS: &str = "oauth.client.store.hits";
     pub(super) const STORE_MISSES: &str = "oauth.client.store.misses";
@@ -92,10 +96,12 @@ impl Metrics {
         #[cfg(feature = "metrics")]
         {
             let shared = |value: &str| SharedString::from_shared(Arc::<str>::from(value));
-            let host = config.token_url.host_str().unwrap_or_default();
-            let token = config.metrics_label.clone().unwrap_or_else(|| default_label(config));
+            let endpoint = &config.endpoint;
+            let host = endpoint.token_url.host_str().unwrap_or_default();
+            let token =
+                config.metrics_label.clone().unwrap_or_else(|| default_label(&config.requested));
             let labels = [
-                Label::new("client_id", shared(&config.client_id)),
+                Label::new("client_id", shared(&endpoint.client_id)),
                 Label::new("server.address", shared(host)),
                 Label::new("token", shared(&token)),
             ];
@@ -147,6 +153,18 @@ impl Metrics {
             #[cfg(feature = "metrics")]
             since: Instant::now(),
         }
+    }
+
+    /// A request went without a token: the allow-list left it out, for `reason`.
+    pub(crate) fn passed_through(&self, reason: &'static str) {
+        #[cfg(feature = "metrics")]
+        {
+            let mut labels = self.labels();
+            labels.push(Label::from_static_parts("reason", reason));
+            metrics::counter!(name::PASSED_THROUGH, labels).increment(1);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = reason;
     }
 
     /// A request was sent with a stale token.
@@ -242,13 +260,13 @@ impl Drop for Waiting {
 /// The `token` label when `metrics_label` is not set: what the token is for, as configured.
 /// Never a form parameter: `param` values may be credentials.
 #[cfg(feature = "metrics")]
-fn default_label(config: &Config) -> String {
-    if !config.scopes.is_empty() {
-        config.scopes.join(" ")
-    } else if let Some(audience) = &config.audience {
+fn default_label(requested: &Requested) -> String {
+    if !requested.scopes.is_empty() {
+        requested.scopes.join(" ")
+    } else if let Some(audience) = &requested.audience {
         audience.clone()
-    } else if !config.resources.is_empty() {
-        config.resources.join(" ")
+    } else if !requested.resources.is_empty() {
+        requested.resources.join(" ")
     } else {
         "default".to_owned()
     }
@@ -332,7 +350,9 @@ mod tests {
     use super::*;
     use http::StatusCode;
 
-    fn config(build: impl FnOnce(crate::ConfigBuilder) -> crate::ConfigBuilder) -> Config {
+    fn config(
+        build: impl FnOnce(crate::config::ConfigBuilder) -> crate::config::ConfigBuilder,
+    ) -> Config {
         build(Config::builder("https://auth.example.com/token", "orders", "hunter2"))
             .build()
             .unwrap()

@@ -23,6 +23,7 @@ mod backoff;
 mod metrics;
 #[cfg(feature = "store")]
 mod sealed;
+mod select;
 #[cfg(feature = "store")]
 mod shared;
 mod source;
@@ -46,9 +47,12 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::config::Lifetimes;
 use crate::error::{TokenError, TokenErrorKind};
-use crate::token::{later, AccessToken, Freshness, Lifecycle, LifetimePolicy};
+use crate::request::CredentialVersion;
+use crate::token::{later, AccessToken, Freshness, Lifecycle};
 pub(crate) use backoff::{Backoff, EndpointBackoff};
+use metrics::Metrics;
 use source::{Avoid, Received, TokenSource};
 use stats::Counters;
 
@@ -97,12 +101,30 @@ pub(crate) struct TokenCache {
     current: ArcSwapOption<Entry>,
     refresh: Mutex<Refresh>,
     source: Arc<TokenSource>,
-    policy: LifetimePolicy,
+    lifetimes: Lifetimes,
     client_id: String,
     invalidation_interval: Duration,
     /// The transient failures of the token endpoint, shared with the layer's other tokens.
     endpoint: Arc<EndpointBackoff>,
     counters: Counters,
+}
+
+/// What a token's cache leaves for the next cache of the same token when it is forgotten
+/// (DESIGN.md §11): what it learned of failures, of the API and of the endpoint.
+#[derive(Default)]
+pub(crate) struct Resting {
+    backoff: Backoff,
+    /// The token the API rejected: the store must not hand it back.
+    rejected: Option<HeaderValue>,
+    /// The credential the endpoint rejected: a change lifts the backoff.
+    credential: Option<CredentialVersion>,
+}
+
+impl Resting {
+    /// When its backoff lets a token request go, for choosing which to forget first.
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        self.backoff.retry_at()
+    }
 }
 
 /// The slow-path state, under the mutex.
@@ -160,29 +182,47 @@ enum Next {
 }
 
 impl TokenCache {
-    /// A cache for the token `config` asks for, backing off as `backoff` says (the failures of
-    /// a forgotten cache of the same token, if any) and as the layer's `endpoint` says.
+    /// A cache for the token `config` asks for, taking up what a forgotten cache of the same
+    /// token left (`resting`), and backing off as the layer's `endpoint` says too.
     pub(crate) fn new(
         config: &Config,
         endpoint: &Arc<EndpointBackoff>,
-        backoff: Backoff,
+        resting: Resting,
     ) -> Arc<Self> {
+        let Resting { backoff, rejected, credential } = resting;
+        let source = TokenSource::new(config);
+        source.endpoint().remember_rejected(credential);
         Arc::new(Self {
             current: ArcSwapOption::empty(),
-            refresh: Mutex::new(Refresh { backoff, ..Refresh::default() }),
-            source: Arc::new(TokenSource::new(config)),
-            policy: LifetimePolicy::new(config),
-            client_id: config.client_id.clone(),
-            invalidation_interval: config.invalidation_interval,
+            refresh: Mutex::new(Refresh { backoff, rejected, ..Refresh::default() }),
+            source: Arc::new(source),
+            lifetimes: config.lifetimes,
+            client_id: config.endpoint.client_id.clone(),
+            invalidation_interval: config.limits.invalidation_interval,
             endpoint: Arc::clone(endpoint),
             counters: Counters::default(),
         })
     }
 
-    /// The failures this cache remembers, for the cache that replaces it when it is forgotten.
-    pub(crate) fn take_backoff(&self) -> Option<Backoff> {
+    /// What this cache learned that the cache made again for its token must know, when it
+    /// is forgotten: its failures, the token the API rejected, the credential the endpoint
+    /// rejected. `None` if it learned none of that.
+    pub(crate) fn take_resting(&self) -> Option<Resting> {
         let mut refresh = self.lock();
-        refresh.backoff.has_failed().then(|| std::mem::take(&mut refresh.backoff))
+        let credential = self.source.endpoint().rejected_credential();
+        let learned =
+            refresh.backoff.has_failed() || refresh.rejected.is_some() || credential.is_some();
+        learned.then(|| Resting {
+            backoff: std::mem::take(&mut refresh.backoff),
+            rejected: refresh.rejected.take(),
+            credential,
+        })
+    }
+
+    /// Whether a token request of this cache's is running: then it is in use, whoever waits.
+    pub(crate) fn is_fetching(&self) -> bool {
+        let refresh = self.lock();
+        refresh.in_flight.as_ref().is_some_and(|flight| flight.is_alive(Instant::now()))
     }
 
     pub(crate) fn token_url(&self) -> &str {
@@ -191,6 +231,11 @@ impl TokenCache {
 
     pub(crate) fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// Where this cache's events are recorded (feature `metrics`).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        self.source.metrics()
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -206,13 +251,24 @@ impl TokenCache {
     /// A usable token: the current one, or the outcome of the request in flight (started if
     /// none is), or at once the last error while backing off after a failure. Never waits
     /// past the flight's deadline: `request_timeout`, plus the store's bounds with a store.
+    /// A caller that waits is counted (`requests_waited`, and a wait in the metrics).
     pub(crate) async fn get(self: Arc<Self>) -> Outcome {
+        self.get_counting(true).await
+    }
+
+    /// As [`get`](Self::get), for `warm_up`: fetching ahead of any request is no caller that
+    /// waited, and is not counted as one.
+    pub(crate) async fn warm_up(self: Arc<Self>) -> Outcome {
+        self.get_counting(false).await
+    }
+
+    async fn get_counting(self: Arc<Self>, counted: bool) -> Outcome {
         if let Some(token) = self.with_usable(Instant::now(), Arc::clone) {
             return Ok(token);
         }
         // Without a runtime there is no task to spawn and no timer to bound the wait.
         if Handle::try_current().is_err() {
-            return Err(TokenError::new(TokenErrorKind::NoRuntime));
+            return Err(self.located(TokenError::new(TokenErrorKind::NoRuntime)));
         }
         let mut waited = false;
         let mut _waiting = None; // records the wait when `get` returns (feature `metrics`)
@@ -221,7 +277,7 @@ impl TokenCache {
                 Next::Use(token) => return Ok(token),
                 Next::Wait(outcome, deadline) => (outcome, deadline),
             };
-            if !std::mem::replace(&mut waited, true) {
+            if counted && !std::mem::replace(&mut waited, true) {
                 Counters::bump(&self.counters.requests_waited);
                 _waiting = Some(self.source.metrics().waiting());
             }
@@ -230,13 +286,18 @@ impl TokenCache {
                     Ok(Ok(answer)) => answer.clone(),
                     // The task is gone without an answer: the next round replaces the flight.
                     Ok(Err(_)) => None,
-                    Err(_) => return Err(TokenError::new(TokenErrorKind::Timeout)),
+                    Err(_) => return Err(self.located(TokenError::new(TokenErrorKind::Timeout))),
                 };
             if let Some(outcome) = answer {
                 return outcome;
             }
         }
-        Err(TokenError::new(TokenErrorKind::Stopped))
+        Err(self.located(TokenError::new(TokenErrorKind::Stopped)))
+    }
+
+    /// `error`, naming this cache's token endpoint and client.
+    fn located(&self, error: TokenError) -> TokenError {
+        error.at(self.source.url(), &self.client_id)
     }
 
     /// The hot path: applies `f` to the current token if it is usable at `now`, starting a
@@ -275,7 +336,8 @@ impl TokenCache {
         if let Some(error) = self.blocked(&refresh, now) {
             return Err(error);
         }
-        self.start(&mut refresh, now).ok_or_else(|| TokenError::new(TokenErrorKind::NoRuntime))
+        self.start(&mut refresh, now)
+            .ok_or_else(|| self.located(TokenError::new(TokenErrorKind::NoRuntime)))
     }
 
     /// The error that holds a token request back at `now`, if any: this token's backoff, unless
@@ -369,9 +431,10 @@ impl TokenCache {
     /// Publishes the result of flight `number`; `None` if that flight was replaced meanwhile.
     fn finish(&self, number: u64, result: Result<Received, TokenError>) -> Option<Outcome> {
         let now = Instant::now();
+        let result = result.map_err(|error| self.located(error));
         let result = result.and_then(|Received { response, sent }| {
-            let lifetime = self.policy.lifetime(response.expires_in);
-            let times = self.policy.lifecycle(sent, lifetime, fastrand::f64());
+            let lifetime = self.lifetimes.lifetime(response.expires_in);
+            let times = self.lifetimes.lifecycle(sent, lifetime, fastrand::f64());
             // An endpoint slower than the token's lifetime: the waiters cannot use it.
             if times.freshness(now) == Freshness::Invalid {
                 return Err(TokenError::new(TokenErrorKind::ExpiredOnArrival));
@@ -487,7 +550,7 @@ mod tests {
 
     fn cache() -> Arc<TokenCache> {
         let config = Config::builder("http://127.0.0.1:9/token", "id", "secret").build().unwrap();
-        TokenCache::new(&config, &Arc::default(), Backoff::default())
+        TokenCache::new(&config, &Arc::default(), Resting::default())
     }
 
     /// Stores a token as a finished token request would.

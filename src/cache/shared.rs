@@ -12,12 +12,13 @@ use super::metrics::Metrics;
 use super::sealed::{Sealer, StoredToken};
 use crate::cache::source::{Avoid, Received};
 use crate::config::Config;
+use crate::config::Lifetimes;
 use crate::config::LIFETIME_CEILING;
 use crate::error::TokenError;
 use crate::request::response;
 use crate::request::TokenEndpoint;
 use crate::store::{StoreFuture, TokenStore};
-use crate::token::{Freshness, LifetimePolicy};
+use crate::token::Freshness;
 
 /// No store operation may take longer: a hung store must not stall token requests.
 const STORE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -35,7 +36,7 @@ pub(crate) struct SharedTokens {
     token_key: String,
     lock_key: String,
     sealer: Sealer,
-    policy: LifetimePolicy,
+    lifetimes: Lifetimes,
     request_timeout: Duration,
     last_warning: Mutex<Option<Instant>>,
     metrics: Metrics,
@@ -52,22 +53,25 @@ enum Stored {
 }
 
 impl SharedTokens {
-    pub(crate) fn new(config: &Config) -> Option<Self> {
-        let store = Arc::clone(config.store.as_ref()?);
+    /// Shares the tokens of `config` through its store, if it has one, recording what it
+    /// does in `metrics`.
+    pub(crate) fn new(config: &Config, metrics: &Metrics) -> Option<Self> {
+        let shared = &config.shared;
+        let store = Arc::clone(shared.store.as_ref()?);
         let name = key_name(config);
-        let key_material = match &config.store_encryption_key {
+        let key_material = match &shared.encryption_key {
             Some(key) => key.expose_secret(),
-            None => config.client_secret.expose_secret().as_bytes(),
+            None => config.endpoint.client_secret.expose_secret().as_bytes(),
         };
         Some(Self {
             store,
             sealer: Sealer::new(key_material, &name),
             token_key: format!("token:{name}"),
             lock_key: format!("lock:{name}"),
-            policy: LifetimePolicy::new(config),
-            request_timeout: config.request_timeout,
+            lifetimes: config.lifetimes,
+            request_timeout: config.endpoint.request_timeout,
             last_warning: Mutex::new(None),
-            metrics: Metrics::new(config),
+            metrics: metrics.clone(),
         })
     }
 
@@ -143,7 +147,7 @@ impl SharedTokens {
         self.metrics.store_miss();
         let (sent, sent_wall) = (Instant::now(), SystemTime::now());
         let response = self.metrics.token_request(endpoint.request()).await?;
-        let lifetime = self.policy.lifetime(response.expires_in);
+        let lifetime = self.lifetimes.lifetime(response.expires_in);
         let expires_at = sent_wall + lifetime;
         let remaining = expires_at.duration_since(SystemTime::now()).unwrap_or_default();
         if !remaining.is_zero() {
@@ -181,7 +185,7 @@ impl SharedTokens {
             return Stored::Nothing;
         }
         let Some(lifetime) = received.response.expires_in else { return Stored::Nothing };
-        let times = self.policy.lifecycle(received.sent, lifetime, 0.0);
+        let times = self.lifetimes.lifecycle(received.sent, lifetime, 0.0);
         if avoid.current.as_ref() == header || times.freshness(Instant::now()) != Freshness::Fresh {
             return Stored::Nothing;
         }
@@ -240,26 +244,27 @@ fn millis(duration: Duration) -> u64 {
 /// What identifies a token, as a SHA-256 digest: the same for every replica with the same
 /// settings, and never revealing the secret.
 fn key_name(config: &Config) -> String {
-    let mut scopes = config.scopes.clone();
+    let (endpoint, requested) = (&config.endpoint, &config.requested);
+    let mut scopes = requested.scopes.clone();
     scopes.sort();
-    let mut resources = config.resources.clone();
+    let mut resources = requested.resources.clone();
     resources.sort();
-    let mut params = config.params.clone();
+    let mut params = requested.params.clone();
     params.sort();
     #[cfg_attr(not(feature = "dpop"), allow(unused_mut))]
     let mut identity = serde_json::json!({
-        "token_url": config.token_url.as_str(),
-        "client_id": config.client_id,
-        "auth_method": format!("{:?}", config.auth_method),
+        "token_url": endpoint.token_url.as_str(),
+        "client_id": endpoint.client_id,
+        "auth_method": format!("{:?}", endpoint.auth_method),
         "scopes": scopes,
-        "audience": config.audience,
+        "audience": requested.audience,
         "resources": resources,
         "params": params,
     });
     // A DPoP-bound token is of use only with its key: replicas with another key (or none)
     // never see it. Without DPoP the name is what it always was.
     #[cfg(feature = "dpop")]
-    if let Some(dpop) = &config.dpop {
+    if let Some(dpop) = &endpoint.dpop {
         identity["dpop_jkt"] = dpop.key.thumbprint().into();
     }
     let digest = Sha256::digest(identity.to_string().as_bytes());
@@ -270,7 +275,9 @@ fn key_name(config: &Config) -> String {
 mod tests {
     use super::*;
 
-    fn config(build: impl FnOnce(crate::ConfigBuilder) -> crate::ConfigBuilder) -> Config {
+    fn config(
+        build: impl FnOnce(crate::config::ConfigBuilder) -> crate::config::ConfigBuilder,
+    ) -> Config {
         build(Config::builder("https://a.example/token", "client", "hunter2")).build().unwrap()
     }
 
@@ -290,7 +297,10 @@ mod tests {
         let pem = |_| {
             rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem()
         };
-        let key = |pem: &str| crate::DpopKey::from_pem(pem, crate::DpopAlgorithm::Es256).unwrap();
+        let key = |pem: &str| {
+            crate::credential::DpopKey::from_pem(pem, crate::credential::DpopAlgorithm::Es256)
+                .unwrap()
+        };
         let (one, two) = (pem(1), pem(2));
         let bearer = key_name(&config(|b| b));
         let bound = key_name(&config(|b| b.dpop(key(&one))));

@@ -43,11 +43,12 @@ pub(crate) struct TokenSource {
 
 impl TokenSource {
     pub(crate) fn new(config: &Config) -> Self {
+        let metrics = Metrics::new(config);
         Self {
-            endpoint: TokenEndpoint::new(config),
+            endpoint: TokenEndpoint::new(&config.endpoint, &config.requested),
             #[cfg(feature = "store")]
-            shared: crate::cache::shared::SharedTokens::new(config),
-            metrics: Metrics::new(config),
+            shared: crate::cache::shared::SharedTokens::new(config, &metrics),
+            metrics,
         }
     }
 
@@ -63,6 +64,11 @@ impl TokenSource {
     /// Whether the client's credential changed since the endpoint last rejected it.
     pub(crate) fn credential_changed(&self) -> bool {
         self.endpoint.credential_changed()
+    }
+
+    /// The token endpoint, for what outlives this source (the credential it rejected).
+    pub(crate) fn endpoint(&self) -> &TokenEndpoint {
+        &self.endpoint
     }
 
     /// The longest a [`fetch`](Self::fetch) takes: the request timeout, or with a store the

@@ -20,6 +20,11 @@ pub struct Stats {
     pub stale_serves: u64,
     /// Tokens dropped because the API answered `401` to them.
     pub invalidations: u64,
+    /// Requests the layer sent without a token because the `allowed_origin` list leaves their
+    /// origin out, or their URI has none (a relative URI, as a tonic client made with `new`
+    /// sends): the layer's, in the stats of its own token. Requests that bring their own
+    /// `Authorization` are not counted: they are meant to go as they are.
+    pub requests_passed_through: u64,
     /// How long the current token has until it expires; `None` if there is none.
     pub token_remaining: Option<Duration>,
 }
@@ -47,6 +52,7 @@ impl Counters {
             requests_waited: self.requests_waited.load(Relaxed),
             stale_serves: self.stale_serves.load(Relaxed),
             invalidations: self.invalidations.load(Relaxed),
+            requests_passed_through: 0,
             token_remaining,
         }
     }

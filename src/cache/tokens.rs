@@ -28,8 +28,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{Extensions, Uri};
 
-use crate::cache::{Backoff, EndpointBackoff, TokenCache};
-use crate::config::{resolved_path, Config, TokenKey, TokenParams};
+use crate::cache::select::{apply, key, takes, TokenKey};
+use crate::cache::{EndpointBackoff, Resting, TokenCache};
+use crate::config::{resolved_path, Config, TokenParams};
 use crate::error::TokenError;
 
 /// The caches of one layer: its own, its routes', and one per other token that its requests
@@ -49,8 +50,8 @@ pub(crate) struct TokenCaches {
 #[derive(Default)]
 struct Others {
     caches: HashMap<TokenKey, Used>,
-    /// The backoff of forgotten caches that had failed, for the cache made again.
-    resting: HashMap<TokenKey, Backoff>,
+    /// What forgotten caches learned, for the cache made again for their token.
+    resting: HashMap<TokenKey, Resting>,
     /// Counts lookups: a cache's `last` is the count at its latest use.
     clock: u64,
 }
@@ -63,21 +64,22 @@ struct Used {
 impl TokenCaches {
     pub(crate) fn new(config: &Config) -> Self {
         let endpoint = Arc::default();
-        let default = TokenCache::new(config, &endpoint, Backoff::default());
-        let default_key = TokenParams::new().key(config);
+        let default = TokenCache::new(config, &endpoint, Resting::default());
+        let default_key = key(&TokenParams::new(), config);
         // Routes that come to the same token share its cache, the layer's own included.
         let mut made: Vec<(TokenKey, Arc<TokenCache>)> =
             vec![(default_key.clone(), default.clone())];
         let routes = config
+            .selection
             .routes
             .iter()
             .map(|route| {
-                let key = route.params.key(config);
+                let key = key(&route.params, config);
                 if let Some(shared) = made.iter().find(|(made, _)| *made == key) {
                     return shared.clone();
                 }
                 let cache =
-                    TokenCache::new(&route.params.apply(config), &endpoint, Backoff::default());
+                    TokenCache::new(&apply(&route.params, config), &endpoint, Resting::default());
                 made.push((key.clone(), Arc::clone(&cache)));
                 (key, cache)
             })
@@ -112,16 +114,24 @@ impl TokenCaches {
         if self.routes.is_empty() {
             return Ok(Cow::Borrowed(&self.default));
         }
-        // A path that servers resolve differently (an encoded `/`, say) takes no route.
-        let path = resolved_path(uri.path());
-        let route = path
-            .and_then(|path| self.config.routes.iter().position(|route| route.matches(uri, &path)));
+        let route = self.route_of(uri);
         Ok(Cow::Borrowed(route.map_or(&self.default, |at| &self.routes[at].1)))
+    }
+
+    /// The route that a request for `uri` takes, if any. A path that servers resolve
+    /// differently (an encoded `/`, say) takes none.
+    pub(crate) fn route_of(&self, uri: &Uri) -> Option<usize> {
+        let routes = &self.config.selection.routes;
+        if routes.is_empty() {
+            return None;
+        }
+        let path = resolved_path(uri.path())?;
+        routes.iter().position(|route| takes(route, uri, &path))
     }
 
     /// The cache of the token these parameters ask for, made if there is none.
     pub(crate) fn cache_for(&self, params: &TokenParams) -> Arc<TokenCache> {
-        let key = params.key(&self.config);
+        let key = key(params, &self.config);
         if let Some(cache) = self.kept(&key) {
             return cache;
         }
@@ -134,18 +144,17 @@ impl TokenCaches {
             used.last = now;
             return Arc::clone(&used.cache);
         }
-        while others.caches.len() >= self.config.max_cached_tokens
-            && others.forget_one(self.config.max_cached_tokens)
-        {}
-        let backoff = others.resting.remove(&key).unwrap_or_default();
-        let cache = TokenCache::new(&params.apply(&self.config), &self.endpoint, backoff);
+        let max = self.config.limits.max_cached_tokens;
+        while others.caches.len() >= max && others.forget_one(max) {}
+        let resting = others.resting.remove(&key).unwrap_or_default();
+        let cache = TokenCache::new(&apply(params, &self.config), &self.endpoint, resting);
         others.caches.insert(key, Used { cache: Arc::clone(&cache), last: now });
         cache
     }
 
     /// The cache of the token these parameters ask for, if there is one.
     pub(crate) fn find(&self, params: &TokenParams) -> Option<Arc<TokenCache>> {
-        let key = params.key(&self.config);
+        let key = key(params, &self.config);
         if let Some(cache) = self.kept(&key) {
             return Some(cache);
         }
@@ -164,21 +173,25 @@ impl TokenCaches {
 }
 
 impl Others {
-    /// Forgets the least recently used cache that nothing else holds, keeping its backoff
-    /// (at most `max` of them); `false` if every one is in use.
+    /// Forgets the least recently used cache that nothing uses (no other holder, no token
+    /// request running), keeping what it learned (for at most `max` tokens); `false` if every
+    /// one is in use.
     fn forget_one(&mut self, max: usize) -> bool {
-        let idle = self.caches.iter().filter(|(_, used)| Arc::strong_count(&used.cache) == 1);
+        let idle = self
+            .caches
+            .iter()
+            .filter(|(_, used)| Arc::strong_count(&used.cache) == 1 && !used.cache.is_fetching());
         let oldest = idle.min_by_key(|(_, used)| used.last).map(|(key, _)| key.clone());
         let Some((key, used)) = oldest.and_then(|key| self.caches.remove_entry(&key)) else {
             return false;
         };
-        if let Some(backoff) = used.cache.take_backoff() {
+        if let Some(resting) = used.cache.take_resting() {
             if self.resting.len() >= max {
-                let soonest = self.resting.iter().min_by_key(|(_, backoff)| backoff.retry_at());
+                let soonest = self.resting.iter().min_by_key(|(_, resting)| resting.retry_at());
                 let soonest = soonest.map(|(key, _)| key.clone());
                 soonest.and_then(|key| self.resting.remove(&key));
             }
-            self.resting.insert(key, backoff);
+            self.resting.insert(key, resting);
         }
         true
     }

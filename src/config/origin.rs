@@ -17,6 +17,14 @@ pub(crate) struct Origin {
     port: u16,
 }
 
+impl std::fmt::Display for Origin {
+    /// `scheme://host:port`, as the allow-list compares it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The host as a URL writes it: an IPv6 address in brackets already.
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
 impl Origin {
     /// Parses `https://api.example.com` (a path of `/` at most).
     pub(crate) fn parse(raw: &str) -> Result<Self, ConfigError> {

@@ -12,7 +12,7 @@ use std::fmt;
 use http::Uri;
 
 use super::origin::Origin;
-use super::{check_param_name, check_resource, check_scope, Config};
+use super::{check_param_name, check_resource, check_scope};
 use crate::error::ConfigError;
 
 /// The token parameters of one request, overriding the layer's: insert it into the request's
@@ -35,10 +35,10 @@ use crate::error::ConfigError;
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct TokenParams {
-    scope: Option<Vec<String>>,
-    audience: Option<String>,
-    resource: Option<Vec<String>>,
-    param: Option<Vec<(String, String)>>,
+    pub(crate) scope: Option<Vec<String>>,
+    pub(crate) audience: Option<String>,
+    pub(crate) resource: Option<Vec<String>>,
+    pub(crate) param: Option<Vec<(String, String)>>,
 }
 
 impl TokenParams {
@@ -110,56 +110,6 @@ impl TokenParams {
         self.resource.iter().flatten().try_for_each(|resource| check_resource(resource))?;
         self.param.iter().flatten().try_for_each(|(name, _)| check_param_name(name))
     }
-
-    /// The token request that `config` makes with these parameters, in a canonical order.
-    pub(crate) fn key(&self, config: &Config) -> TokenKey {
-        TokenKey {
-            scope: sorted(self.scope.as_deref().unwrap_or(&config.scopes)),
-            audience: self.audience.clone().or_else(|| config.audience.clone()),
-            resource: sorted(self.resource.as_deref().unwrap_or(&config.resources)),
-            param: sorted(self.param.as_deref().unwrap_or(&config.params)),
-        }
-    }
-
-    /// `config` with these parameters, for the cache entry of their token.
-    pub(crate) fn apply(&self, config: &Config) -> Config {
-        let mut config = config.clone();
-        if let Some(scope) = &self.scope {
-            config.scopes.clone_from(scope);
-        }
-        if let Some(audience) = &self.audience {
-            config.audience = Some(audience.clone());
-        }
-        if let Some(resource) = &self.resource {
-            config.resources.clone_from(resource);
-        }
-        if let Some(param) = &self.param {
-            config.params.clone_from(param);
-        }
-        // The layer's label names the layer's token; this one is named by what it changes.
-        #[cfg(feature = "metrics")]
-        {
-            config.metrics_label = Some(self.label());
-        }
-        config
-    }
-
-    /// A short name for the token, from what these parameters set: the scopes, else the
-    /// audience, else the resources, else the names (never the values) of the parameters.
-    #[cfg(feature = "metrics")]
-    fn label(&self) -> String {
-        let joined = |list: &[String]| sorted(list).join(" ");
-        match (&self.scope, &self.audience, &self.resource) {
-            (Some(scope), _, _) => joined(scope),
-            (None, Some(audience), _) => audience.clone(),
-            (None, None, Some(resource)) => joined(resource),
-            (None, None, None) => {
-                let names: Vec<&str> =
-                    self.param.iter().flatten().map(|(name, _)| name.as_str()).collect();
-                format!("param {}", names.join(" "))
-            }
-        }
-    }
 }
 
 impl fmt::Debug for TokenParams {
@@ -175,29 +125,12 @@ impl fmt::Debug for TokenParams {
     }
 }
 
-/// `list` in order, without repeats: the canonical form of an unordered set.
-fn sorted<T: Clone + Ord>(list: &[T]) -> Vec<T> {
-    let mut list = list.to_vec();
-    list.sort();
-    list.dedup();
-    list
-}
-
-/// What one token request asks for, in a canonical order: requests with equal keys share a
-/// token.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct TokenKey {
-    scope: Vec<String>,
-    audience: Option<String>,
-    resource: Vec<String>,
-    param: Vec<(String, String)>,
-}
-
 /// Requests for `origin` whose path starts with `path` take `params`.
 #[derive(Clone, Debug)]
 pub(crate) struct Route {
-    origin: Origin,
-    path: String,
+    pub(crate) origin: Origin,
+    /// Resolved ([`resolved_path`]), without a trailing `/`.
+    pub(crate) path: String,
     pub(crate) params: TokenParams,
 }
 
@@ -233,19 +166,6 @@ impl Route {
     pub(crate) fn path_len(&self) -> usize {
         self.path.len()
     }
-
-    /// Whether `uri`, whose path resolves to `path` ([`resolved_path`]), is for this route:
-    /// its origin, and its path in this route's, a whole segment at a time (`/orders` takes
-    /// `/orders/7`, not `/orders-archive`).
-    pub(crate) fn matches(&self, uri: &Uri, path: &str) -> bool {
-        if !self.origin.matches(uri) {
-            return false;
-        }
-        match path.strip_prefix(self.path.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('/'),
-            None => false,
-        }
-    }
 }
 
 /// The path a server resolves `raw` to (RFC 3986 §6.2.2): percent-encoded unreserved
@@ -254,8 +174,10 @@ impl Route {
 /// token must be chosen by it too: `/orders/../billing` is for `/billing`.
 ///
 /// `None` when servers disagree on what the path is: an encoded `/` or `\` (one server keeps
-/// `..%2F` in a segment, another decodes it into a separator), a raw `\`, or a dot segment
-/// with a `;` parameter (`..;`, which Java servers read as `..`). Such a path takes no route.
+/// `..%2F` in a segment, another decodes it into a separator), a raw `\`, a dot segment with a
+/// `;` parameter (`..;`, which Java servers read as `..`), or a `..` after an empty segment
+/// (`//..`, which a server that merges slashes resolves one segment higher). Such a path takes
+/// no route.
 ///
 /// Most paths hold neither `%`, `\` nor a dot segment, and come back borrowed.
 pub(crate) fn resolved_path(raw: &str) -> Option<Cow<'_, str>> {
@@ -265,16 +187,22 @@ pub(crate) fn resolved_path(raw: &str) -> Option<Cow<'_, str>> {
     }
     let decoded = decode_unreserved(raw)?;
     let mut segments: Vec<&str> = Vec::new();
-    let mut trailing_slash = false;
+    let (mut trailing_slash, mut empty_segment) = (false, false);
     for segment in decoded.split('/').skip(1) {
         trailing_slash = matches!(segment, "." | "..");
         match segment {
             "." => {}
+            // `//..`: RFC 3986 pops the empty segment, a server that merges slashes (nginx by
+            // default) the one before it.
+            ".." if empty_segment => return None,
             ".." => {
                 segments.pop();
             }
             _ if dot_segment(segment) => return None,
-            _ => segments.push(segment),
+            _ => {
+                empty_segment |= segment.is_empty();
+                segments.push(segment);
+            }
         }
     }
     let mut path = String::with_capacity(decoded.len());
@@ -314,38 +242,6 @@ fn decode_unreserved(raw: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        Config::builder("https://auth.example.com/token", "client", "secret")
-            .scope("base")
-            .resource("https://b.example/")
-            .resource("https://a.example/")
-            .param("tenant", "acme")
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn parameters_that_come_to_the_layers_own_token_request_have_its_key() {
-        let config = config();
-        let own = TokenParams::new().key(&config);
-        let same = TokenParams::new()
-            .scope("base")
-            .resource("https://a.example/")
-            .resource("https://b.example/")
-            .param("tenant", "acme");
-        assert!(same.key(&config) == own);
-        assert!(TokenParams::new().audience("x").key(&config) != own);
-        assert!(TokenParams::new().param("tenant", "other").key(&config) != own);
-    }
-
-    #[test]
-    fn debug_shows_the_names_of_parameters_never_their_values() {
-        let params = TokenParams::new().param("client_token", "hunter2-value");
-        let debug = format!("{params:?} {:?}", params.apply(&config()));
-        assert!(debug.contains("client_token"), "{debug}");
-        assert!(!debug.contains("hunter2-value") && !debug.contains("acme"), "{debug}");
-    }
-
     #[test]
     fn paths_resolve_as_a_server_resolves_them() {
         let resolved = |raw| resolved_path(raw).map(Cow::into_owned);
@@ -375,20 +271,11 @@ mod tests {
             "/orders/.;x/7",
             "/orders/%",
             "/orders/%zz",
+            "/orders//../billing/pay",
+            "//../x",
         ] {
             assert_eq!(resolved(raw), None, "{raw}");
         }
         assert!(matches!(resolved_path("/orders/7"), Some(Cow::Borrowed(_))));
-    }
-
-    #[cfg(feature = "metrics")]
-    #[test]
-    fn each_token_is_labelled_by_what_its_parameters_change() {
-        let config = config();
-        let label = |params: TokenParams| params.apply(&config).metrics_label.unwrap();
-        assert_eq!(label(TokenParams::new().audience("orders")), "orders");
-        assert_eq!(label(TokenParams::new().scope("b a")), "a b");
-        assert_eq!(label(TokenParams::new().resource("https://r.example/")), "https://r.example/");
-        assert_eq!(label(TokenParams::new().param("tenant", "secret-value")), "param tenant");
     }
 }

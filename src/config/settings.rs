@@ -29,17 +29,27 @@
 use std::cell::Cell;
 use std::env::VarError;
 use std::fmt;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::de::{self, Deserializer, Unexpected};
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use super::auth_method::AuthMethod;
-use super::tls::ClientCertificate;
+#[cfg(feature = "dpop")]
+use super::text::dpop_algorithm;
+#[cfg(feature = "store")]
+use super::text::encryption_key;
+#[cfg(feature = "jwt")]
+use super::text::signing_algorithm;
+use super::text::{
+    auth_method, count, duration, flag, no_secret, params, secret, some_flag, words,
+};
 use super::{Config, ConfigBuilder};
+use crate::credential::{read_pem, ClientCertificate};
+#[cfg(feature = "jwt")]
+use crate::credential::{ClientKey, KeyFile, SigningAlgorithm};
 use crate::error::ConfigError;
 
 /// Every setting of a [`ClientCredentialsLayer`](crate::ClientCredentialsLayer) that can be
@@ -55,7 +65,7 @@ use crate::error::ConfigError;
 /// |---|---|---|---|
 /// | [`Config::builder`]`(token_url, ..)` | `token_url` | `{P}_TOKEN_URL` | required |
 /// | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `{P}_CLIENT_ID` | required |
-/// | [`Config::builder`]`(.., client_secret)` | `client_secret` | `{P}_CLIENT_SECRET` | none: then a certificate or key ([`Config::builder_without_secret`]) |
+/// | [`Config::builder`]`(.., client_secret)`, [`client_secret`](crate::ConfigBuilder::client_secret) | `client_secret` | `{P}_CLIENT_SECRET` | none: then a certificate or key ([`Config::builder_without_secret`]) |
 /// | [`client_secret_file`](crate::ConfigBuilder::client_secret_file) | `client_secret_file` | `{P}_CLIENT_SECRET_FILE` | none |
 /// | [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) | `client_assertion_file` | `{P}_CLIENT_ASSERTION_FILE` | none |
 /// | [`scope`](crate::ConfigBuilder::scope) | `scope` | `{P}_SCOPE` | none |
@@ -64,21 +74,21 @@ use crate::error::ConfigError;
 /// | [`param`](crate::ConfigBuilder::param) | `param` | `{P}_PARAM` | none |
 /// | [`auth_method`](crate::ConfigBuilder::auth_method) | `auth_method` | `{P}_AUTH_METHOD` | the one the credentials imply |
 /// | [`form_encode_basic_credentials`](crate::ConfigBuilder::form_encode_basic_credentials) | `form_encode_basic_credentials` | `{P}_FORM_ENCODE_BASIC_CREDENTIALS` | `true` |
-/// | [`refresh_ahead`](crate::ConfigBuilder::refresh_ahead) | `refresh_ahead` | `{P}_REFRESH_AHEAD` | 5 minutes |
-/// | [`expiry_margin`](crate::ConfigBuilder::expiry_margin) | `expiry_margin` | `{P}_EXPIRY_MARGIN` | 30 seconds |
-/// | [`default_lifetime`](crate::ConfigBuilder::default_lifetime) | `default_lifetime` | `{P}_DEFAULT_LIFETIME` | 5 minutes |
+/// | [`refresh_ahead`](crate::ConfigBuilder::refresh_ahead) | `refresh_ahead` | `{P}_REFRESH_AHEAD` | [`DEFAULT_REFRESH_AHEAD`](crate::DEFAULT_REFRESH_AHEAD) |
+/// | [`expiry_margin`](crate::ConfigBuilder::expiry_margin) | `expiry_margin` | `{P}_EXPIRY_MARGIN` | [`DEFAULT_EXPIRY_MARGIN`](crate::DEFAULT_EXPIRY_MARGIN) |
+/// | [`default_lifetime`](crate::ConfigBuilder::default_lifetime) | `default_lifetime` | `{P}_DEFAULT_LIFETIME` | [`DEFAULT_LIFETIME`](crate::DEFAULT_LIFETIME) |
 /// | [`max_lifetime`](crate::ConfigBuilder::max_lifetime) | `max_lifetime` | `{P}_MAX_LIFETIME` | none |
 /// | [`token_lifetime`](crate::ConfigBuilder::token_lifetime) | `token_lifetime` | `{P}_TOKEN_LIFETIME` | none: sets the two above |
-/// | [`request_timeout`](crate::ConfigBuilder::request_timeout) | `request_timeout` | `{P}_REQUEST_TIMEOUT` | 10 seconds |
-/// | [`invalidation_interval`](crate::ConfigBuilder::invalidation_interval) | `invalidation_interval` | `{P}_INVALIDATION_INTERVAL` | 5 seconds |
-/// | [`max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens) | `max_cached_tokens` | `{P}_MAX_CACHED_TOKENS` | 100 |
+/// | [`request_timeout`](crate::ConfigBuilder::request_timeout) | `request_timeout` | `{P}_REQUEST_TIMEOUT` | [`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT) |
+/// | [`invalidation_interval`](crate::ConfigBuilder::invalidation_interval) | `invalidation_interval` | `{P}_INVALIDATION_INTERVAL` | [`DEFAULT_INVALIDATION_INTERVAL`](crate::DEFAULT_INVALIDATION_INTERVAL) |
+/// | [`max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens) | `max_cached_tokens` | `{P}_MAX_CACHED_TOKENS` | [`DEFAULT_MAX_CACHED_TOKENS`](crate::DEFAULT_MAX_CACHED_TOKENS) |
 /// | [`allowed_origin`](crate::ConfigBuilder::allowed_origin) | `allowed_origin` | `{P}_ALLOWED_ORIGIN` | none: every request |
 /// | [`danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http) | `danger_allow_plain_http` | `{P}_DANGER_ALLOW_PLAIN_HTTP` | `false` |
 /// | [`client_certificate_files`](crate::ConfigBuilder::client_certificate_files) (or a [`client_certificate`](crate::ConfigBuilder::client_certificate)) | `client_certificate_file`, `client_certificate_key_file` | `{P}_CLIENT_CERTIFICATE_FILE`, `{P}_CLIENT_CERTIFICATE_KEY_FILE` | none |
 /// | [`tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate) | `tls_root_certificate_file` | `{P}_TLS_ROOT_CERTIFICATE_FILE` | the system's roots only |
 /// | `client_key_file` (or a `client_key`; feature `jwt`) | `client_key_file`, `client_key_algorithm`, `client_key_id` | `{P}_CLIENT_KEY_FILE`, `{P}_CLIENT_KEY_ALGORITHM`, `{P}_CLIENT_KEY_ID` | none; the algorithm `RS256` |
 /// | `assertion_audience` (feature `jwt`) | `assertion_audience` | `{P}_ASSERTION_AUDIENCE` | the token URL |
-/// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | 60 seconds |
+/// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | [`DEFAULT_ASSERTION_LIFETIME`](crate::DEFAULT_ASSERTION_LIFETIME) |
 /// | `store_encryption_key` (feature `store`) | `store_encryption_key` | `{P}_STORE_ENCRYPTION_KEY` | derived from the client secret |
 /// | `metrics_label` (feature `metrics`) | `metrics_label` | `{P}_METRICS_LABEL` | the scopes, audience or resources |
 /// | `dpop` (feature `dpop`) | `dpop_key_file`, `dpop_key_algorithm` | `{P}_DPOP_KEY_FILE`, `{P}_DPOP_KEY_ALGORITHM` | none: bearer tokens; the algorithm `ES256`; the algorithm alone: a key generated by `build` |
@@ -108,6 +118,34 @@ use crate::error::ConfigError;
 /// The builder's other settings are objects, not text: the [`ClientCertificate`] and
 /// `ClientKey` that the files above stand for, a `reqwest::Client`, a store. Give them to the
 /// builder of [`into_builder`](Self::into_builder).
+///
+/// Its fields are private: this table is its schema, and the builder's setters are the one
+/// way to set a setting in code ([`into_builder`](Self::into_builder) turns settings read from
+/// a file into a builder, to add what cannot be text or a secret known later). So each
+/// setting has one name and one way to be written, and its representation can change without
+/// breaking anyone.
+///
+/// `Settings` is serde's `Deserialize`, so any configuration library reads it. A TOML file with
+/// environment overrides, the twelve-factor way, with [figment](https://docs.rs/figment)
+/// (`features = ["toml", "env"]`): `app.toml` holds an `[auth]` table, and a variable
+/// `APP_AUTH__<KEY>` replaces its `<key>` (`APP_AUTH__CLIENT_SECRET`, `APP_AUTH__SCOPE`).
+/// Durations, lists and flags are written in variables as in the table below.
+///
+/// ```ignore
+/// use figment::providers::{Env, Format, Toml};
+/// use figment::Figment;
+/// use tower_client_credentials::{ClientCredentialsLayer, Settings};
+///
+/// let settings: Settings = Figment::new()
+///     .merge(Toml::file("app.toml"))
+///     .merge(Env::prefixed("APP_").split("__"))
+///     .extract_inner("auth")?;
+/// let layer = ClientCredentialsLayer::new(settings.into_config()?);
+/// ```
+///
+/// (`tests/it/settings_from_file_and_env.rs` runs exactly this.) Without a library,
+/// [`Settings::from_env`] or [`Config::from_env`](crate::Config::from_env) read the
+/// environment alone.
 ///
 /// Unknown fields are refused, so a misspelt setting fails loudly instead of being ignored.
 /// In TOML:
@@ -161,186 +199,172 @@ pub struct Settings {
     // One name per field, and no `alias`: the environment reads the names serde lists, and
     // serde lists aliases among them.
     /// The token endpoint. Required.
-    pub token_url: String,
+    pub(super) token_url: String,
     /// The client id. Required.
-    pub client_id: String,
+    pub(super) client_id: String,
     /// The client secret. Leave it out for a client that authenticates with
     /// `client_certificate_file` or (feature `jwt`) `client_key_file` instead.
     #[serde(default = "no_secret", deserialize_with = "secret")]
-    pub client_secret: SecretString,
+    pub(super) client_secret: SecretString,
     /// See [`ConfigBuilder::client_secret_file`](crate::ConfigBuilder::client_secret_file).
     #[serde(default)]
-    pub client_secret_file: Option<PathBuf>,
+    pub(super) client_secret_file: Option<PathBuf>,
     /// See [`ConfigBuilder::client_assertion_file`](crate::ConfigBuilder::client_assertion_file).
     #[serde(default)]
-    pub client_assertion_file: Option<PathBuf>,
+    pub(super) client_assertion_file: Option<PathBuf>,
     /// See [`ConfigBuilder::scope`](crate::ConfigBuilder::scope).
     #[serde(default, deserialize_with = "words")]
-    pub scope: Vec<String>,
+    pub(super) scope: Vec<String>,
     /// See [`ConfigBuilder::audience`](crate::ConfigBuilder::audience).
     #[serde(default)]
-    pub audience: Option<String>,
+    pub(super) audience: Option<String>,
     /// See [`ConfigBuilder::resource`](crate::ConfigBuilder::resource).
     #[serde(default, deserialize_with = "words")]
-    pub resource: Vec<String>,
+    pub(super) resource: Vec<String>,
     /// See [`ConfigBuilder::param`](crate::ConfigBuilder::param).
     #[serde(default, deserialize_with = "params")]
-    pub param: Vec<(String, String)>,
+    pub(super) param: Vec<(String, String)>,
     /// See [`ConfigBuilder::auth_method`](crate::ConfigBuilder::auth_method).
     #[serde(default, deserialize_with = "auth_method")]
-    pub auth_method: Option<AuthMethod>,
+    pub(super) auth_method: Option<AuthMethod>,
     /// See [`ConfigBuilder::form_encode_basic_credentials`](crate::ConfigBuilder::form_encode_basic_credentials).
     #[serde(default, deserialize_with = "some_flag")]
-    pub form_encode_basic_credentials: Option<bool>,
+    pub(super) form_encode_basic_credentials: Option<bool>,
     /// See [`ConfigBuilder::refresh_ahead`](crate::ConfigBuilder::refresh_ahead).
     #[serde(default, deserialize_with = "duration")]
-    pub refresh_ahead: Option<Duration>,
+    pub(super) refresh_ahead: Option<Duration>,
     /// See [`ConfigBuilder::expiry_margin`](crate::ConfigBuilder::expiry_margin).
     #[serde(default, deserialize_with = "duration")]
-    pub expiry_margin: Option<Duration>,
+    pub(super) expiry_margin: Option<Duration>,
     /// See [`ConfigBuilder::default_lifetime`](crate::ConfigBuilder::default_lifetime).
     #[serde(default, deserialize_with = "duration")]
-    pub default_lifetime: Option<Duration>,
+    pub(super) default_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::max_lifetime`](crate::ConfigBuilder::max_lifetime).
     #[serde(default, deserialize_with = "duration")]
-    pub max_lifetime: Option<Duration>,
+    pub(super) max_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::token_lifetime`](crate::ConfigBuilder::token_lifetime).
     #[serde(default, deserialize_with = "duration")]
-    pub token_lifetime: Option<Duration>,
+    pub(super) token_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::request_timeout`](crate::ConfigBuilder::request_timeout).
     #[serde(default, deserialize_with = "duration")]
-    pub request_timeout: Option<Duration>,
+    pub(super) request_timeout: Option<Duration>,
     /// See [`ConfigBuilder::max_cached_tokens`](crate::ConfigBuilder::max_cached_tokens).
     #[serde(default, deserialize_with = "count")]
-    pub max_cached_tokens: Option<usize>,
+    pub(super) max_cached_tokens: Option<usize>,
     /// See [`ConfigBuilder::invalidation_interval`](crate::ConfigBuilder::invalidation_interval).
     #[serde(default, deserialize_with = "duration")]
-    pub invalidation_interval: Option<Duration>,
+    pub(super) invalidation_interval: Option<Duration>,
     /// See [`ConfigBuilder::allowed_origin`](crate::ConfigBuilder::allowed_origin).
     #[serde(default, deserialize_with = "words")]
-    pub allowed_origin: Vec<String>,
+    pub(super) allowed_origin: Vec<String>,
     /// See [`ConfigBuilder::danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http).
     #[serde(default, deserialize_with = "flag")]
-    pub danger_allow_plain_http: bool,
+    pub(super) danger_allow_plain_http: bool,
     /// A PEM file with the client's certificate chain, for mutual TLS (`tls_client_auth`,
     /// `self_signed_tls_client_auth`); give `client_certificate_key_file` with it. See
     /// [`ConfigBuilder::client_certificate`](crate::ConfigBuilder::client_certificate).
     #[serde(default)]
-    pub client_certificate_file: Option<PathBuf>,
+    pub(super) client_certificate_file: Option<PathBuf>,
     /// A PEM file with the private key of `client_certificate_file`.
     #[serde(default)]
-    pub client_certificate_key_file: Option<PathBuf>,
+    pub(super) client_certificate_key_file: Option<PathBuf>,
     /// A PEM file with certificate authorities to trust besides the system's. See
     /// [`ConfigBuilder::tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate).
     #[serde(default)]
-    pub tls_root_certificate_file: Option<PathBuf>,
+    pub(super) tls_root_certificate_file: Option<PathBuf>,
     /// A PEM file with the private key that signs client assertions (`private_key_jwt`).
     /// See [`ClientKey::from_pem`](crate::ClientKey::from_pem). Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default)]
-    pub client_key_file: Option<PathBuf>,
+    pub(super) client_key_file: Option<PathBuf>,
     /// How `client_key_file` signs: RS256 (the default, which every server supports), PS256
     /// or ES256. Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default, deserialize_with = "signing_algorithm")]
-    pub client_key_algorithm: Option<crate::SigningAlgorithm>,
+    pub(super) client_key_algorithm: Option<SigningAlgorithm>,
     /// The key id sent as the assertion's `kid`. See
     /// [`ClientKey::with_key_id`](crate::ClientKey::with_key_id). Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default)]
-    pub client_key_id: Option<String>,
+    pub(super) client_key_id: Option<String>,
     /// See [`ConfigBuilder::assertion_audience`](crate::ConfigBuilder::assertion_audience).
     #[cfg(feature = "jwt")]
     #[serde(default)]
-    pub assertion_audience: Option<String>,
+    pub(super) assertion_audience: Option<String>,
     /// See [`ConfigBuilder::assertion_lifetime`](crate::ConfigBuilder::assertion_lifetime).
     #[cfg(feature = "jwt")]
     #[serde(default, deserialize_with = "duration")]
-    pub assertion_lifetime: Option<Duration>,
+    pub(super) assertion_lifetime: Option<Duration>,
     /// See [`ConfigBuilder::store_encryption_key`](crate::ConfigBuilder::store_encryption_key);
     /// written as base64.
     #[cfg(feature = "store")]
     #[serde(default, deserialize_with = "encryption_key")]
-    pub store_encryption_key: Option<secrecy::SecretSlice<u8>>,
+    pub(super) store_encryption_key: Option<secrecy::SecretSlice<u8>>,
     /// See [`ConfigBuilder::metrics_label`](crate::ConfigBuilder::metrics_label). Feature
     /// `metrics`.
     #[cfg(feature = "metrics")]
     #[serde(default)]
-    pub metrics_label: Option<String>,
+    pub(super) metrics_label: Option<String>,
     /// A PEM file with the private key that DPoP proofs are signed with. See
     /// [`ConfigBuilder::dpop`](crate::ConfigBuilder::dpop). Feature `dpop`.
     #[cfg(feature = "dpop")]
     #[serde(default)]
-    pub dpop_key_file: Option<PathBuf>,
+    pub(super) dpop_key_file: Option<PathBuf>,
     /// How `dpop_key_file` signs: ES256 (the default), RS256, PS256 or EdDSA. Given without
     /// `dpop_key_file`, `build` generates a key of this algorithm for this process. Feature
     /// `dpop`.
     #[cfg(feature = "dpop")]
     #[serde(default, deserialize_with = "dpop_algorithm")]
-    pub dpop_key_algorithm: Option<crate::DpopAlgorithm>,
+    pub(super) dpop_key_algorithm: Option<crate::credential::DpopAlgorithm>,
     /// See [`ConfigBuilder::dpop_allow_bearer`](crate::ConfigBuilder::dpop_allow_bearer).
     /// Feature `dpop`.
     #[cfg(feature = "dpop")]
     #[serde(default, deserialize_with = "flag")]
-    pub dpop_allow_bearer: bool,
+    pub(super) dpop_allow_bearer: bool,
 }
 
 impl Settings {
-    /// Settings with the required fields and nothing else.
+    /// Settings with the required fields; every other one is left out, as a file leaves it
+    /// out, and so takes the default `build()` gives it.
     pub(crate) fn new(token_url: String, client_id: String, client_secret: SecretString) -> Self {
-        Self {
-            token_url,
-            client_id,
-            client_secret,
-            client_secret_file: None,
-            client_assertion_file: None,
-            scope: Vec::new(),
-            audience: None,
-            resource: Vec::new(),
-            param: Vec::new(),
-            auth_method: None,
-            form_encode_basic_credentials: None,
-            refresh_ahead: None,
-            expiry_margin: None,
-            default_lifetime: None,
-            max_lifetime: None,
-            token_lifetime: None,
-            request_timeout: None,
-            max_cached_tokens: None,
-            invalidation_interval: None,
-            allowed_origin: Vec::new(),
-            danger_allow_plain_http: false,
-            client_certificate_file: None,
-            client_certificate_key_file: None,
-            tls_root_certificate_file: None,
-            #[cfg(feature = "jwt")]
-            client_key_file: None,
-            #[cfg(feature = "jwt")]
-            client_key_algorithm: None,
-            #[cfg(feature = "jwt")]
-            client_key_id: None,
-            #[cfg(feature = "jwt")]
-            assertion_audience: None,
-            #[cfg(feature = "jwt")]
-            assertion_lifetime: None,
-            #[cfg(feature = "store")]
-            store_encryption_key: None,
-            #[cfg(feature = "metrics")]
-            metrics_label: None,
-            #[cfg(feature = "dpop")]
-            dpop_key_file: None,
-            #[cfg(feature = "dpop")]
-            dpop_key_algorithm: None,
-            #[cfg(feature = "dpop")]
-            dpop_allow_bearer: false,
-        }
+        let required = [("token_url", token_url), ("client_id", client_id)];
+        let required = de::value::MapDeserializer::<_, de::value::Error>::new(required.into_iter());
+        let mut settings = Self::deserialize(required)
+            .expect("two strings are the required settings; the others are optional");
+        settings.client_secret = client_secret;
+        settings
+    }
+
+    /// Reads the settings from the environment, as [`Config::from_env`](crate::Config::from_env)
+    /// does, without building them: to add, with [`into_builder`](Self::into_builder), what
+    /// cannot be text (a `reqwest::Client`, a store, routes). To layer a file with the
+    /// environment, see the [`Settings`] docs (figment).
+    ///
+    /// ```
+    /// use tower_client_credentials::Settings;
+    ///
+    /// # std::env::set_var("BILLING_TOKEN_URL", "https://auth.example.com/oauth/token");
+    /// # std::env::set_var("BILLING_CLIENT_ID", "billing");
+    /// # std::env::set_var("BILLING_CLIENT_SECRET", "s3cret");
+    /// let settings = Settings::from_env("BILLING")?;
+    /// let config = settings.into_builder().max_cached_tokens(10).build()?;
+    /// # assert_eq!(config.client_id(), "billing");
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the variable: a required one missing, one not UTF-8, or a
+    /// value that does not parse.
+    pub fn from_env(prefix: &str) -> Result<Settings, ConfigError> {
+        Self::from_variables(prefix, |name| std::env::var(name))
     }
 
     /// The settings of the variables `{prefix}_{FIELD}`, looked up by `lookup` (the process
     /// environment, or a test's map). A variable that is set but empty counts as unset.
     ///
     /// The text goes through the same serde code as a file's. Errors name the variable.
-    pub(crate) fn from_variables(
+    pub(super) fn from_variables(
         prefix: &str,
         lookup: impl Fn(&str) -> Result<String, VarError>,
     ) -> Result<Self, ConfigError> {
@@ -369,16 +393,17 @@ impl Settings {
         })
     }
 
+    /// The client certificate's chain and key files, if given; an error if only one is.
+    pub(crate) fn certificate_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let (chain, key) = (&self.client_certificate_file, &self.client_certificate_key_file);
+        Some((chain.clone()?, key.clone()?))
+    }
+
     /// The certificate of `client_certificate_file` and `client_certificate_key_file`, if
     /// given.
     pub(crate) fn read_client_certificate(&self) -> Result<Option<ClientCertificate>, ConfigError> {
         match (&self.client_certificate_file, &self.client_certificate_key_file) {
-            (Some(chain), Some(key)) => ClientCertificate::from_pem(
-                read("client_certificate_file", chain)?,
-                read("client_certificate_key_file", key)?,
-            )
-            .map(Some)
-            .map_err(|error| ConfigError::new("client_certificate_file", error.reason())),
+            (Some(chain), Some(key)) => ClientCertificate::read_files(chain, key).map(Some),
             (None, None) => Ok(None),
             (Some(_), None) => Err(ConfigError::new(
                 "client_certificate_key_file",
@@ -394,29 +419,32 @@ impl Settings {
     /// The contents of `tls_root_certificate_file`, if given.
     pub(crate) fn read_tls_root_certificate(&self) -> Result<Option<Vec<u8>>, ConfigError> {
         let file = self.tls_root_certificate_file.as_deref();
-        file.map(|file| read("tls_root_certificate_file", file)).transpose()
+        file.map(|file| read_pem("tls_root_certificate_file", file)).transpose()
+    }
+
+    /// The file of the key that signs client assertions, if given.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn key_file(&self) -> Option<KeyFile> {
+        Some(KeyFile {
+            path: self.client_key_file.clone()?,
+            algorithm: self.client_key_algorithm.unwrap_or_default(),
+            key_id: self.client_key_id.clone(),
+        })
     }
 
     /// The signing key of `client_key_file`, if given.
     #[cfg(feature = "jwt")]
-    pub(crate) fn read_client_key(&self) -> Result<Option<crate::ClientKey>, ConfigError> {
-        let Some(file) = &self.client_key_file else {
-            if self.client_key_algorithm.is_some() || self.client_key_id.is_some() {
-                return Err(ConfigError::new(
-                    "client_key_file",
-                    "is missing: `client_key_algorithm` or `client_key_id` describes a key \
-                     that is not given",
-                ));
-            }
-            return Ok(None);
-        };
-        let algorithm = self.client_key_algorithm.unwrap_or(crate::SigningAlgorithm::Rs256);
-        let key = crate::ClientKey::from_pem(read("client_key_file", file)?, algorithm)
-            .map_err(|error| ConfigError::new("client_key_file", error.reason()))?;
-        Ok(Some(match &self.client_key_id {
-            Some(id) => key.with_key_id(id),
-            None => key,
-        }))
+    pub(crate) fn read_client_key(&self) -> Result<Option<ClientKey>, ConfigError> {
+        if self.client_key_file.is_none()
+            && (self.client_key_algorithm.is_some() || self.client_key_id.is_some())
+        {
+            return Err(ConfigError::new(
+                "client_key_file",
+                "is missing: `client_key_algorithm` or `client_key_id` describes a key that is \
+                 not given",
+            ));
+        }
+        self.key_file().map(|file| file.read()).transpose()
     }
 }
 
@@ -474,241 +502,6 @@ pub(crate) fn naming_the_variable(prefix: &str, error: ConfigError) -> ConfigErr
 /// An error about `field` that names its variable.
 fn named(prefix: &str, field: &'static str, reason: impl fmt::Display) -> ConfigError {
     ConfigError::new(field, format!("{} {reason}", variable(prefix, field)))
-}
-
-/// The contents of the file a setting names; an error naming the setting and the file if it
-/// cannot be read.
-pub(super) fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    fs::read(path)
-        .map_err(|e| ConfigError::new(field, format!("`{}` cannot be read: {e}", path.display())))
-}
-
-// How each kind of value is written. Errors say what the text is (`not a duration`), for
-// `from_variables` to put after the variable's name; they never repeat a secret.
-
-/// A duration as operators write it: `30s`, `5m`, `1h 30m`, or a plain number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(text).map_err(|e| {
-        format!("not a duration ({e}); write e.g. `30s`, `5m`, `1h 30m` or a number of seconds")
-    })
-}
-
-fn parse_auth_method(text: &str) -> Result<AuthMethod, String> {
-    let name = match text.trim().to_ascii_lowercase().as_str() {
-        "basic" => "client_secret_basic".to_owned(),
-        "post" => "client_secret_post".to_owned(),
-        name => name.to_owned(),
-    };
-    AuthMethod::PREFERENCE.iter().copied().find(|method| method.as_str() == name).ok_or_else(|| {
-        let known: Vec<&str> = AuthMethod::PREFERENCE.iter().map(|m| m.as_str()).collect();
-        format!("`{}`, not `basic`, `post` or one of {}", text.trim(), known.join(", "))
-    })
-}
-
-#[cfg(feature = "jwt")]
-fn parse_signing_algorithm(text: &str) -> Result<crate::SigningAlgorithm, String> {
-    use crate::SigningAlgorithm::{Es256, Ps256, Rs256};
-    [Rs256, Ps256, Es256]
-        .into_iter()
-        .find(|algorithm| text.trim().eq_ignore_ascii_case(algorithm.as_str()))
-        .ok_or_else(|| format!("`{}`, not `RS256`, `PS256` or `ES256`", text.trim()))
-}
-
-fn no_secret() -> SecretString {
-    SecretString::from(String::new())
-}
-
-fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
-    String::deserialize(deserializer).map(SecretString::from)
-}
-
-/// 32 bytes in standard base64.
-#[cfg(feature = "store")]
-fn encryption_key<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<secrecy::SecretSlice<u8>>, D::Error> {
-    use base64::Engine;
-    use secrecy::ExposeSecret;
-
-    let text = secret(deserializer)?;
-    let key = base64::engine::general_purpose::STANDARD.decode(text.expose_secret().trim());
-    match key {
-        Ok(key) if key.len() == 32 => Ok(Some(key.into())),
-        _ => Err(de::Error::custom(
-            "not 32 bytes in base64; make a key with `openssl rand -base64 32`",
-        )),
-    }
-}
-
-fn auth_method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<AuthMethod>, D::Error> {
-    let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    parse_auth_method(&name).map(Some).map_err(de::Error::custom)
-}
-
-#[cfg(feature = "jwt")]
-fn signing_algorithm<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<crate::SigningAlgorithm>, D::Error> {
-    let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    parse_signing_algorithm(&name).map(Some).map_err(de::Error::custom)
-}
-
-#[cfg(feature = "dpop")]
-fn dpop_algorithm<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<crate::DpopAlgorithm>, D::Error> {
-    let Some(name) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    crate::DpopAlgorithm::parse(&name).map(Some).map_err(de::Error::custom)
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    Ok(Option::<HumanDuration>::deserialize(deserializer)?.map(|d| d.0))
-}
-
-/// A duration as text (`"5m"`) or as a number of seconds.
-struct HumanDuration(Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl de::Visitor<'_> for Visitor {
-            type Value = HumanDuration;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"30s\", \"5m\" or \"1h 30m\", or seconds")
-            }
-
-            fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<HumanDuration, E> {
-                Ok(HumanDuration(Duration::from_secs(seconds)))
-            }
-
-            fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<HumanDuration, E> {
-                let seconds = u64::try_from(seconds)
-                    .map_err(|_| E::invalid_value(Unexpected::Signed(seconds), &self))?;
-                self.visit_u64(seconds)
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<HumanDuration, E> {
-                parse_duration(text).map(HumanDuration).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-/// A count as a number, or as text (the environment has nothing else).
-fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
-    struct Visitor;
-
-    impl de::Visitor<'_> for Visitor {
-        type Value = Option<usize>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a whole number")
-        }
-
-        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
-            usize::try_from(value).map(Some).map_err(|_| E::custom("too large"))
-        }
-
-        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
-            usize::try_from(value)
-                .map(Some)
-                .map_err(|_| E::invalid_value(Unexpected::Signed(value), &self))
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            let parsed = text.trim().parse();
-            parsed.map(Some).map_err(|_| E::custom(format_args!("`{text}`, not a whole number")))
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-
-    deserializer.deserialize_any(Visitor)
-}
-
-/// `true` or `false`, as a boolean or as text (as the environment has it).
-fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    struct Visitor;
-
-    impl de::Visitor<'_> for Visitor {
-        type Value = bool;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("`true` or `false`")
-        }
-
-        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
-            Ok(value)
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<bool, E> {
-            match text.trim() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                other => Err(E::custom(format_args!("`{other}`, not `true` or `false`"))),
-            }
-        }
-    }
-
-    deserializer.deserialize_any(Visitor)
-}
-
-fn some_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    flag(deserializer).map(Some)
-}
-
-/// A string, or a list of strings.
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "a string or a list of strings")]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// A list, or a string of items separated by spaces: every item split on whitespace.
-fn words<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let strings = match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    };
-    Ok(strings.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect())
-}
-
-/// Names and values, in order: a table, or form-encoded text (`tenant=acme&prompt=none`).
-fn params<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<(String, String)>, D::Error> {
-    struct Visitor;
-
-    impl<'de> de::Visitor<'de> for Visitor {
-        type Value = Vec<(String, String)>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a table of names and values, or form-encoded text (`name=value&...`)")
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(form_urlencoded::parse(text.trim().as_bytes()).into_owned().collect())
-        }
-
-        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut params = Vec::new();
-            while let Some(param) = map.next_entry()? {
-                params.push(param);
-            }
-            Ok(params)
-        }
-    }
-
-    deserializer.deserialize_any(Visitor)
 }
 
 impl Settings {
@@ -775,7 +568,10 @@ impl Settings {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
+    use crate::config::test_support::{builder, field_of, MINUTE};
 
     /// Settings from a file: JSON here, as any serde format would give them.
     pub(in crate::config) fn settings(json: &str) -> Result<Settings, serde_json::Error> {
@@ -890,5 +686,111 @@ pub(super) mod tests {
         assert_eq!(variable("ORDERS", "refresh_ahead"), "ORDERS_REFRESH_AHEAD");
         assert_eq!(variable("ORDERS_", "refresh_ahead"), "ORDERS_REFRESH_AHEAD");
         assert_eq!(variable("", "refresh_ahead"), "REFRESH_AHEAD");
+    }
+
+    // Settings from a file reach the `Config`.
+
+    #[test]
+    fn every_setting_of_a_file_section_reaches_the_config() {
+        let json = with_required(
+            r#", "scope": ["read", "write admin"], "audience": "https://api.example.com",
+                "resource": ["https://api.example.com"], "param": {"tenant": "acme"},
+                "auth_method": "post", "form_encode_basic_credentials": false,
+                "refresh_ahead": "2m", "expiry_margin": "10s", "default_lifetime": "15m",
+                "max_lifetime": "1h", "request_timeout": 7, "invalidation_interval": "1s",
+                "allowed_origin": "https://api.example.com""#,
+        );
+        let config = settings(&json).unwrap().into_config().unwrap();
+        assert_eq!(config.scopes(), ["read", "write", "admin"]);
+        assert_eq!(config.auth_method(), AuthMethod::ClientSecretPost);
+        assert_eq!(config.requested.audience.as_deref(), Some("https://api.example.com"));
+        assert_eq!(config.requested.resources, ["https://api.example.com"]);
+        assert_eq!(config.requested.params, [("tenant".to_owned(), "acme".to_owned())]);
+        assert!(!config.endpoint.form_encode_basic_credentials);
+        assert_eq!(config.lifetimes.refresh_ahead, 2 * MINUTE);
+        assert_eq!(config.lifetimes.expiry_margin, Duration::from_secs(10));
+        assert_eq!(config.lifetimes.default_lifetime, 15 * MINUTE);
+        assert_eq!(config.lifetimes.max_lifetime, Some(60 * MINUTE));
+        assert_eq!(config.endpoint.request_timeout, Duration::from_secs(7));
+        assert_eq!(config.limits.invalidation_interval, Duration::from_secs(1));
+        assert_eq!(config.selection.allowed_origins.len(), 1);
+        assert_eq!(config.endpoint.client_secret.expose_secret(), "hunter2-secret");
+    }
+
+    #[test]
+    fn left_out_settings_keep_the_builder_defaults() {
+        let config = settings(&with_required("")).unwrap().into_config().unwrap();
+        assert_eq!(config.auth_method(), AuthMethod::ClientSecretBasic);
+        assert_eq!(config.lifetimes.refresh_ahead, crate::config::DEFAULT_REFRESH_AHEAD);
+        assert_eq!(config.endpoint.request_timeout, crate::config::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.lifetimes.max_lifetime, None);
+    }
+
+    #[test]
+    fn token_lifetime_sets_the_default_and_the_cap_and_excludes_them() {
+        let config =
+            settings(&with_required(r#", "token_lifetime": "1h""#)).unwrap().into_config().unwrap();
+        assert_eq!(config.lifetimes.default_lifetime, 60 * MINUTE);
+        assert_eq!(config.lifetimes.max_lifetime, Some(60 * MINUTE));
+
+        let both = with_required(r#", "token_lifetime": "1h", "max_lifetime": "2h""#);
+        let error = settings(&both).unwrap().into_config().unwrap_err();
+        assert_eq!(error.field(), "token_lifetime");
+
+        let fixed = builder("https://a.example/t").token_lifetime(MINUTE).build().unwrap();
+        assert_eq!(
+            (fixed.lifetimes.default_lifetime, fixed.lifetimes.max_lifetime),
+            (MINUTE, Some(MINUTE))
+        );
+        let both = builder("https://a.example/t").token_lifetime(MINUTE).default_lifetime(MINUTE);
+        assert_eq!(field_of(both.build()), "token_lifetime");
+    }
+
+    #[test]
+    fn builder_errors_name_the_setting() {
+        let json = r#"{"token_url": "http://auth.example.com/t", "client_id": "c",
+                       "client_secret": "s"}"#;
+        let error = Config::try_from(settings(json).unwrap()).unwrap_err();
+        assert_eq!(error.field(), "token_url");
+    }
+
+    /// The keys in backquotes of column `column` of the table of `doc` whose rows start with
+    /// `prefix`, each with its row.
+    fn table_keys<'a>(doc: &'a str, prefix: &str, column: usize) -> Vec<(String, &'a str)> {
+        let rows = doc.lines().filter_map(|line| line.trim_start().strip_prefix(prefix));
+        let cells = rows.filter_map(|row| Some((row.split(" | ").nth(column)?.to_owned(), row)));
+        cells
+            .flat_map(|(cell, row)| {
+                let keys = cell.split('`').skip(1).step_by(2).map(str::to_owned);
+                keys.map(move |key| (key, row)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The `Settings` docs and the README list each setting under its file key with its
+    /// variable: a setting added without its row fails here. (`cargo doc -D warnings` checks
+    /// that each row's builder method exists.)
+    #[test]
+    fn the_settings_tables_list_every_setting_with_its_variable() {
+        let docs = table_keys(include_str!("settings.rs"), "/// | ", 1);
+        let readme = table_keys(include_str!("../../README.md"), "| ", 1);
+        for (table, keys, variable) in
+            [("Settings docs", &docs, "{P}_"), ("README", &readme, "ORDERS_")]
+        {
+            for field in fields() {
+                let row = keys.iter().find(|(key, _)| key == field).map(|(_, row)| row);
+                let row = row.unwrap_or_else(|| panic!("{table}: no row for `{field}`"));
+                let named = format!("`{variable}{}`", field.to_ascii_uppercase());
+                assert!(row.contains(&named), "{table}: the row of `{field}` lacks {named}");
+            }
+        }
+    }
+
+    #[test]
+    fn settings_made_in_code_take_every_default_a_file_leaves_out() {
+        let (url, id) = ("https://auth.example.com/token".to_owned(), "client".to_owned());
+        let made = Settings::new(url, id, "hunter2-secret".into());
+        let read = settings(&with_required("")).unwrap();
+        assert_eq!(format!("{made:?}"), format!("{read:?}"));
     }
 }

@@ -47,7 +47,7 @@ impl SecretFile {
 
     /// Reads the file now, keeping what it read.
     pub(crate) fn read(&self) -> Result<SecretString, CredentialError> {
-        let version = file_version(&self.path);
+        let version = file_version(&self.path).unwrap_or(0);
         let secret = read_trimmed(&self.path)?;
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         *last = Some((secret.clone(), Instant::now(), version));
@@ -60,7 +60,7 @@ impl SecretFile {
             Some((secret, read_at, version))
                 if !fresh
                     && read_at.elapsed() < REREAD_SECRET_AFTER
-                    && version == file_version(&self.path) =>
+                    && Some(version) == file_version(&self.path) =>
             {
                 Ok(secret)
             }
@@ -80,7 +80,7 @@ impl CredentialSource for SecretFile {
     }
 
     fn version(&self) -> Option<u64> {
-        Some(file_version(&self.path))
+        file_version(&self.path).or(Some(0))
     }
 }
 
@@ -135,22 +135,22 @@ impl CredentialSource for AssertionFile {
     }
 
     fn version(&self) -> Option<u64> {
-        Some(file_version(&self.path))
+        file_version(&self.path).or(Some(0))
     }
 }
 
 /// Which file is at `path` now, and as of when: its modification time, size and (on Unix)
 /// inode, hashed. A file replaced by a rename or a `..data` swap, or rewritten in place, gets
-/// another; one that cannot be looked at is 0.
-fn file_version(path: &Path) -> u64 {
-    let Ok(metadata) = fs::metadata(path) else { return 0 };
+/// another, even with the same modification time (`cp -p`); `None` if it cannot be looked at.
+pub(super) fn file_version(path: &Path) -> Option<u64> {
+    let metadata = fs::metadata(path).ok()?;
     // `DefaultHasher::new` has fixed keys: the same file gives the same number.
     let mut hasher = std::hash::DefaultHasher::new();
     metadata.modified().ok().hash(&mut hasher);
     metadata.len().hash(&mut hasher);
     #[cfg(unix)]
     std::os::unix::fs::MetadataExt::ino(&metadata).hash(&mut hasher);
-    hasher.finish()
+    Some(hasher.finish())
 }
 
 /// The largest credential file read: a secret or a token is a few KiB at most.

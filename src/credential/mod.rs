@@ -30,19 +30,37 @@
 //! # Ok::<(), tower_client_credentials::ConfigError>(())
 //! ```
 
+mod certificate;
+#[cfg(feature = "dpop")]
+mod dpop_key;
 mod error;
 mod file;
+#[cfg(feature = "jwt")]
+mod key;
+mod reload;
 
+pub use certificate::ClientCertificate;
+#[cfg(feature = "dpop")]
+pub use dpop_key::{DpopAlgorithm, DpopKey};
 pub use error::{CredentialError, CredentialErrorKind};
 pub use file::{AssertionFile, SecretFile};
+#[cfg(feature = "jwt")]
+pub use key::{ClientKey, SigningAlgorithm};
+
+pub(crate) use certificate::{check_own_client, default_http_client};
+#[cfg(feature = "jwt")]
+pub(crate) use reload::KeyFile;
+pub(crate) use reload::{CredentialFiles, Seen};
 
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 
 use secrecy::SecretString;
 
-use crate::BoxError;
+use crate::error::ConfigError;
+use tower::BoxError;
 
 /// What a [`CredentialSource`] returns.
 pub type CredentialFuture<'a> =
@@ -132,4 +150,11 @@ pub trait CredentialSource: fmt::Debug + Send + Sync + 'static {
     fn version(&self) -> Option<u64> {
         None
     }
+}
+
+/// The contents of the PEM file a setting (`field`) names; an error naming the setting and the
+/// file if it cannot be read.
+pub(crate) fn read_pem(field: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|e| ConfigError::new(field, format!("`{}` cannot be read: {e}", path.display())))
 }

@@ -16,7 +16,9 @@
 //! answer, which says nothing about our token.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use http::header::AUTHORIZATION;
 use http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -28,11 +30,17 @@ use crate::config::Config;
 use crate::error::TokenError;
 use crate::middleware::{NonceDemand, Proved};
 
+/// How often a request that goes without a token because of the allow-list is a warning.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 /// Decides for the requests of one layer: its tokens, its allow-list and its DPoP proofs.
 pub(crate) struct Authorizer {
     pub(crate) caches: TokenCaches,
     /// Origins that may get a token; empty for all.
     allowed_origins: Vec<Origin>,
+    /// Requests the allow-list sent without a token, and when that was last a warning.
+    passed_through: AtomicU64,
+    last_warning: Mutex<Option<Instant>>,
     /// Proofs for API requests and the resource servers' nonces, with DPoP configured.
     #[cfg(feature = "dpop")]
     proofs: Option<Arc<crate::middleware::dpop::ApiProofs>>,
@@ -79,7 +87,9 @@ impl Authorizer {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             caches: TokenCaches::new(config),
-            allowed_origins: config.allowed_origins.clone(),
+            allowed_origins: config.selection.allowed_origins.clone(),
+            passed_through: AtomicU64::new(0),
+            last_warning: Mutex::new(None),
             #[cfg(feature = "dpop")]
             proofs: crate::middleware::dpop::ApiProofs::new(config),
         }
@@ -94,7 +104,11 @@ impl Authorizer {
         extensions: &Extensions,
         now: Instant,
     ) -> Outgoing<'_> {
-        if headers.contains_key(AUTHORIZATION) || !self.allows(uri) {
+        if headers.contains_key(AUTHORIZATION) {
+            return Outgoing::Pass;
+        }
+        if !self.allows(uri) {
+            self.pass_through(uri, now);
             return Outgoing::Pass;
         }
         let cache = match self.caches.select(uri, extensions) {
@@ -140,6 +154,29 @@ impl Authorizer {
     /// origin out (or it has none, being relative).
     fn allows(&self, uri: &Uri) -> bool {
         self.allowed_origins.is_empty() || self.allowed_origins.iter().any(|o| o.matches(uri))
+    }
+
+    /// Makes a request the allow-list sends without a token visible: counted, a `debug` line
+    /// each time, and a `warn` the first time and then at most once a minute (a misspelt
+    /// origin, or a tonic client made with `new`, would otherwise fail with the API's `401`
+    /// and nothing of ours in the logs). Only the origin is logged, never the path or query.
+    fn pass_through(&self, uri: &Uri, now: Instant) {
+        self.passed_through.fetch_add(1, Relaxed);
+        let origin = Origin::of(uri);
+        let reason = if origin.is_some() { "allow_list" } else { "relative_uri" };
+        self.caches.default.metrics().passed_through(reason);
+        let origin = origin.map_or_else(|| "none (a relative URI)".to_owned(), |o| o.to_string());
+        tracing::debug!(%origin, "a request not on the allowed origins goes without a token");
+        let mut last = self.last_warning.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY) {
+            *last = Some(now);
+            tracing::warn!(%origin, passed_through = self.passed_through(), "a request not on the allowed origins goes without a token; add its origin with `allowed_origin` if it needs one");
+        }
+    }
+
+    /// How many requests the allow-list sent without a token.
+    pub(crate) fn passed_through(&self) -> u64 {
+        self.passed_through.load(Relaxed)
     }
 }
 

@@ -47,7 +47,7 @@ pub(crate) struct Proved {
 
 impl ApiProofs {
     pub(crate) fn new(config: &Config) -> Option<Arc<Self>> {
-        let dpop = config.dpop.as_ref()?;
+        let dpop = config.endpoint.dpop.as_ref()?;
         Some(Arc::new(Self { prover: Prover::new(&dpop.key), nonces: Mutex::default() }))
     }
 
@@ -199,7 +199,8 @@ mod tests {
 
     #[test]
     fn nonces_are_kept_per_origin_and_bounded() {
-        let key = crate::DpopKey::generate(crate::DpopAlgorithm::Es256).unwrap();
+        let key =
+            crate::credential::DpopKey::generate(crate::credential::DpopAlgorithm::Es256).unwrap();
         let proofs = ApiProofs { prover: Prover::new(&key), nonces: Mutex::default() };
         let origin = |n: usize| Origin::of(&format!("https://api-{n}.example").parse().unwrap());
         proofs.keep_nonce(origin(0).unwrap(), "a");

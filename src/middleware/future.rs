@@ -14,7 +14,7 @@ use crate::cache::{Outcome, TokenCache};
 use crate::error::TokenError;
 use crate::middleware::authorizer::{Authorizer, Sent, Verdict};
 use crate::middleware::retry;
-use crate::BoxError;
+use tower::BoxError;
 
 type TokenFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 

@@ -91,14 +91,16 @@ impl ClientCredentialsLayer {
     ///
     /// As for [`token`](Self::token).
     pub async fn warm_up(&self) -> Result<(), TokenError> {
-        Arc::clone(&self.caches().default).get().await.map(drop)
+        Arc::clone(&self.caches().default).warm_up().await.map(drop)
     }
 
     /// A snapshot of the cache's counters: tokens fetched, failures, waits, stale serves, and
     /// the current token's remaining lifetime. For the layer's own token; see
     /// [`stats_for`](Self::stats_for) for the others.
     pub fn stats(&self) -> Stats {
-        self.caches().default.stats()
+        let mut stats = self.caches().default.stats();
+        stats.requests_passed_through = self.authorizer.passed_through();
+        stats
     }
 
     /// As [`stats`](Self::stats), for the token that requests with `params` get; `None` while

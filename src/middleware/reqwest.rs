@@ -67,16 +67,14 @@ use crate::middleware::layer::ClientCredentialsLayer;
 /// and takes the token current at that moment.
 ///
 /// When no token can be had, the request fails with [`reqwest_middleware::Error::Middleware`],
-/// holding the [`TokenError`](crate::TokenError):
+/// holding the [`TokenError`](crate::TokenError), which
+/// [`TokenError::find`](crate::TokenError::find) finds:
 ///
 /// ```
 /// use tower_client_credentials::TokenError;
 ///
 /// fn token_error(error: &reqwest_middleware::Error) -> Option<&TokenError> {
-///     match error {
-///         reqwest_middleware::Error::Middleware(error) => error.downcast_ref::<TokenError>(),
-///         reqwest_middleware::Error::Reqwest(_) => None,
-///     }
+///     TokenError::find(error)
 /// }
 /// ```
 ///
@@ -208,8 +206,13 @@ impl Middleware for ClientCredentialsMiddleware {
         if let Outgoing::Pass = decision {
             return next.run(request, extensions).await;
         }
-        let (mut request, mut uri, mut resent) = (request, uri, false);
-        for hop in 0..=Self::MAX_REDIRECTS {
+        // A request's `TokenParams` name the token for its own URL: a hop to another route's
+        // path takes that route's token instead.
+        let route = self.authorizer.caches.route_of(&uri);
+        let mut own_params = true;
+        let (mut request, mut uri) = (request, uri);
+        let (mut resent, mut redirects) = (false, 0);
+        loop {
             // Taken before our headers go on: a resend or a redirect takes its own. A
             // streaming body cannot be sent twice, and gives none.
             let copy = request.try_clone();
@@ -218,23 +221,30 @@ impl Middleware for ClientCredentialsMiddleware {
             let Some(sent) = sent else { return Ok(response) };
             let elsewhere = other_origin(&uri, response.url());
             let verdict = sent.judge(response.status(), response.headers(), elsewhere);
-            request = match (verdict, copy) {
+            let Some(copy) = copy else { return Ok(response) };
+            request = match verdict {
                 // Once: a new token, or a proof with the nonce asked for, goes with it.
-                (Verdict::Unauthorized { resend: true }, Some(copy)) if !resent => {
+                Verdict::Unauthorized { resend: true } if !resent => {
                     resent = true;
                     copy
                 }
-                (_, Some(copy)) if hop < Self::MAX_REDIRECTS => match redirected(copy, &response) {
-                    Some(redirected) => redirected,
+                _ if redirects < Self::MAX_REDIRECTS => match redirected(copy, &response) {
+                    Some(redirected) => {
+                        redirects += 1;
+                        redirected
+                    }
                     None => return Ok(response),
                 },
                 _ => return Ok(response),
             };
             drop(response);
             uri = Uri::try_from(request.url().as_str()).map_err(Error::middleware)?;
-            decision = self.decide(&request, &uri, extensions);
+            own_params &= self.authorizer.caches.route_of(&uri) == route;
+            decision = match own_params {
+                true => self.decide(&request, &uri, extensions),
+                false => self.decide(&request, &uri, &Extensions::new()),
+            };
         }
-        unreachable!("the last hop returns its answer")
     }
 }
 

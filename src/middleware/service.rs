@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::middleware::authorizer::{Authorizer, Outgoing};
 use crate::middleware::future::ResponseFuture;
 use crate::middleware::layer::ClientCredentialsLayer;
-use crate::BoxError;
+use tower::BoxError;
 
 /// Wraps a service so that each request carries `Authorization: Bearer <token>`.
 ///

@@ -18,7 +18,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::config::{AuthMethod, ClientKey, Config};
+use crate::config::{AuthMethod, Endpoint};
+use crate::credential::ClientKey;
 use crate::error::{TokenError, TokenErrorKind};
 
 /// The claims of a client assertion (RFC 7523 §3).
@@ -44,25 +45,26 @@ pub(crate) struct AssertionSigner {
 }
 
 impl AssertionSigner {
-    /// The signer for `config`'s method, or `None` for a method without assertions to sign
+    /// The signer for `endpoint`'s method, or `None` for a method without assertions to sign
     /// (`private_key_jwt` with assertions from a source).
-    pub(crate) fn new(config: &Config) -> Option<Self> {
-        let (key, header) = match config.auth_method {
+    pub(crate) fn new(endpoint: &Endpoint) -> Option<Self> {
+        let assertion = &endpoint.assertion;
+        let (key, header) = match endpoint.auth_method {
             AuthMethod::PrivateKeyJwt => {
-                let key = config.client_key.as_ref()?;
+                let key = assertion.client_key.as_ref()?;
                 (Some(key.encoding_key().clone()), key.header())
             }
             AuthMethod::ClientSecretJwt => (None, Header::new(Algorithm::HS256)),
             _ => return None,
         };
-        let audience = config.assertion_audience.as_deref().unwrap_or(config.token_url.as_str());
+        let audience = assertion.audience.as_deref().unwrap_or(endpoint.token_url.as_str());
         Some(Self {
             key,
             header,
-            client_id: config.client_id.clone(),
+            client_id: endpoint.client_id.clone(),
             audience: audience.to_owned(),
             // Whole seconds, rounded up: `build` refuses lifetimes under a second.
-            lifetime_secs: config.assertion_lifetime.as_secs_f64().ceil() as u64,
+            lifetime_secs: assertion.lifetime.as_secs_f64().ceil() as u64,
         })
     }
 
@@ -118,7 +120,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::SigningAlgorithm;
+    use crate::config::Config;
+    use crate::credential::SigningAlgorithm;
 
     fn rsa_pem() -> String {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
@@ -145,7 +148,7 @@ mod tests {
             .client_key(key)
             .build()
             .unwrap();
-        AssertionSigner::new(&config).unwrap()
+        AssertionSigner::new(&config.endpoint).unwrap()
     }
 
     #[test]
@@ -230,8 +233,8 @@ mod tests {
             .assertion_audience("https://idp.example")
             .build()
             .unwrap();
-        let signer = AssertionSigner::new(&config).unwrap();
-        let jwt = signer.sign(SystemTime::now(), Some(&config.client_secret)).unwrap();
+        let signer = AssertionSigner::new(&config.endpoint).unwrap();
+        let jwt = signer.sign(SystemTime::now(), Some(&config.endpoint.client_secret)).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
         validation.set_audience(&["https://idp.example"]);
         let key = jsonwebtoken::DecodingKey::from_secret(b"s3cret");

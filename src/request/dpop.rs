@@ -20,7 +20,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use url::Url;
 
 use crate::config::dpop::Dpop;
-use crate::config::DpopKey;
+use crate::credential::DpopKey;
 use crate::error::{TokenError, TokenErrorKind};
 
 /// The request header that carries a proof.
@@ -250,7 +250,7 @@ impl TokenProofs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DpopAlgorithm;
+    use crate::credential::DpopAlgorithm;
 
     fn decode(part: &str) -> serde_json::Value {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()

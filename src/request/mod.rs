@@ -11,6 +11,7 @@
 //! remembers which credential it last saw rejected ([`CredentialVersion`]), so that the cache
 //! can ask again as soon as that credential changes rather than wait out the backoff.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +23,7 @@ use url::Url;
 
 #[cfg(feature = "jwt")]
 mod assertion;
+pub(crate) mod discovery;
 #[cfg(feature = "dpop")]
 pub(crate) mod dpop;
 pub(crate) mod response;
@@ -30,8 +32,9 @@ pub(crate) mod response;
 use assertion::AssertionSigner;
 use response::TokenResponse;
 
-use crate::config::{AuthMethod, Config, CredentialFiles, Seen};
+use crate::config::{AuthMethod, Endpoint, Requested};
 use crate::credential::CredentialSource;
+use crate::credential::{CredentialFiles, Seen};
 use crate::error::{TokenError, TokenErrorKind};
 
 /// The most of a response body that is read.
@@ -46,7 +49,7 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Which credential a token request sent: the version of its source (see
 /// [`CredentialSource::version`]) and of the key and certificate files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct CredentialVersion {
+pub(crate) struct CredentialVersion {
     source: Option<u64>,
     files: Option<Seen>,
 }
@@ -81,42 +84,44 @@ pub(crate) struct TokenEndpoint {
 }
 
 impl TokenEndpoint {
-    pub(crate) fn new(config: &Config) -> Self {
+    /// The endpoint of `endpoint`, asking for what `requested` says.
+    pub(crate) fn new(endpoint: &Endpoint, requested: &Requested) -> Self {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
-        if !config.scopes.is_empty() {
-            form.append_pair("scope", &config.scopes.join(" "));
+        if !requested.scopes.is_empty() {
+            form.append_pair("scope", &requested.scopes.join(" "));
         }
-        if let Some(audience) = &config.audience {
+        if let Some(audience) = &requested.audience {
             form.append_pair("audience", audience);
         }
-        for resource in &config.resources {
+        for resource in &requested.resources {
             form.append_pair("resource", resource);
         }
-        for (name, value) in &config.params {
+        for (name, value) in &requested.params {
             form.append_pair(name, value);
         }
-        let source = match config.auth_method {
-            AuthMethod::PrivateKeyJwt => config.client_assertion_source.clone(),
+        let source = match endpoint.auth_method {
+            AuthMethod::PrivateKeyJwt => endpoint.client_assertion_source.clone(),
             method if method.is_mutual_tls() => None,
-            _ => config.client_secret_source.clone(),
+            _ => endpoint.client_secret_source.clone(),
         };
+        let url = &endpoint.token_url;
         Self {
-            client: Mutex::new(config.http_client.clone()),
-            url: config.token_url.clone(),
+            client: Mutex::new(endpoint.http_client.clone()),
+            url: url.clone(),
             form: form.finish(),
-            client_id: config.client_id.clone(),
-            method: config.auth_method,
-            form_encode_basic_credentials: config.form_encode_basic_credentials,
-            secret: config.client_secret.clone(),
+            client_id: endpoint.client_id.clone(),
+            method: endpoint.auth_method,
+            form_encode_basic_credentials: endpoint.form_encode_basic_credentials,
+            secret: endpoint.client_secret.clone(),
             source,
             #[cfg(feature = "jwt")]
-            signer: Mutex::new(AssertionSigner::new(config)),
-            files: config.credential_files.clone().map(|files| (files, Mutex::default())),
+            signer: Mutex::new(AssertionSigner::new(endpoint)),
+            files: endpoint.credential_files.clone().map(|files| (files, Mutex::default())),
             rejected: Mutex::new(None),
             #[cfg(feature = "dpop")]
-            dpop: config.dpop.as_ref().map(|d| dpop::TokenProofs::new(d, &config.token_url)),
-            timeout: config.request_timeout,
+            dpop: endpoint.dpop.as_ref().map(|dpop| dpop::TokenProofs::new(dpop, url)),
+            timeout: endpoint.request_timeout,
         }
     }
 
@@ -168,17 +173,28 @@ impl TokenEndpoint {
     /// Which credential the client would send now: the source's version, and the key and
     /// certificate files'.
     fn credential_version(&self) -> CredentialVersion {
-        CredentialVersion {
-            source: self.source.as_ref().and_then(|source| source.version()),
-            files: self.files.as_ref().map(|(files, _)| files.look()),
-        }
+        // A source's panic means it cannot tell; it must not reach the caller asking.
+        let source = self.source.as_ref().and_then(|source| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| source.version())).unwrap_or(None)
+        });
+        CredentialVersion { source, files: self.files.as_ref().map(|(files, _)| files.look()) }
     }
 
     /// Whether the client's credential changed since the endpoint last rejected it: worth
     /// asking again at once. A source that cannot tell its version never counts as changed.
     pub(crate) fn credential_changed(&self) -> bool {
-        let rejected = *self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        let rejected = self.rejected_credential();
         rejected.is_some_and(|rejected| rejected != self.credential_version())
+    }
+
+    /// The credential the endpoint rejected last, until one is accepted: a cache made again
+    /// for the same token takes it up ([`remember_rejected`](Self::remember_rejected)).
+    pub(crate) fn rejected_credential(&self) -> Option<CredentialVersion> {
+        *self.rejected.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn remember_rejected(&self, credential: Option<CredentialVersion>) {
+        *self.rejected.lock().unwrap_or_else(PoisonError::into_inner) = credential;
     }
 
     /// Takes the new client certificate or key, if their files changed.
@@ -365,6 +381,7 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn headers(retry_after: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -390,9 +407,9 @@ mod tests {
         let config =
             Config::builder("https://a.example/t", "my client", "p@ss:w/rd+ é").build().unwrap();
         let header = basic_credentials(
-            &config.client_id,
-            &config.client_secret,
-            config.form_encode_basic_credentials,
+            &config.endpoint.client_id,
+            &config.endpoint.client_secret,
+            config.endpoint.form_encode_basic_credentials,
         );
         assert!(header.is_sensitive());
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
@@ -407,9 +424,9 @@ mod tests {
             .build()
             .unwrap();
         let header = basic_credentials(
-            &config.client_id,
-            &config.client_secret,
-            config.form_encode_basic_credentials,
+            &config.endpoint.client_id,
+            &config.endpoint.client_secret,
+            config.endpoint.form_encode_basic_credentials,
         );
         let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();

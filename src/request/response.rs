@@ -18,6 +18,8 @@ use crate::error::{sanitize, OAuthError, TokenError, TokenErrorKind};
 
 /// How much text from the network an error may quote.
 const EXCERPT_CHARS: usize = 200;
+/// The most of an `error_description` kept (at most 4 KiB): whole for every server we know.
+const DESCRIPTION_CHARS: usize = 1024;
 
 /// The longest token accepted: most servers refuse a header line longer than 8 KiB (nginx and
 /// Apache by default), so a longer token would fail at every API.
@@ -157,7 +159,7 @@ fn oauth_error(fields: &Fields) -> Option<OAuthError> {
     let description = text(&fields.error_description).or(text(&fields.apigee_error));
     Some(OAuthError {
         error: sanitize(error, EXCERPT_CHARS),
-        description: description.map(|d| sanitize(d, EXCERPT_CHARS)),
+        description: description.map(|d| sanitize(d, DESCRIPTION_CHARS)),
         uri: text(&fields.error_uri).map(|u| sanitize(u, EXCERPT_CHARS)),
     })
 }

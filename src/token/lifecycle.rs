@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::{Config, LIFETIME_CEILING};
+use crate::config::{Lifetimes, LIFETIME_CEILING};
 
 /// `now + after`, with `after` capped at [`LIFETIME_CEILING`]: a deadline from any setting,
 /// `Duration::MAX` included, without overflow.
@@ -47,25 +47,9 @@ pub(crate) enum Freshness {
     Invalid,
 }
 
-/// How lifetimes are derived from a token response: the lifetime settings of a [`Config`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LifetimePolicy {
-    pub(crate) refresh_ahead: Duration,
-    pub(crate) expiry_margin: Duration,
-    pub(crate) default_lifetime: Duration,
-    pub(crate) max_lifetime: Option<Duration>,
-}
-
-impl LifetimePolicy {
-    pub(crate) fn new(config: &Config) -> Self {
-        Self {
-            refresh_ahead: config.refresh_ahead,
-            expiry_margin: config.expiry_margin,
-            default_lifetime: config.default_lifetime,
-            max_lifetime: config.max_lifetime,
-        }
-    }
-
+/// How lifetimes are derived from a token response: by the lifetime settings of a
+/// configuration.
+impl Lifetimes {
     /// The lifetime to use for a token whose response said `expires_in`.
     pub(crate) fn lifetime(&self, expires_in: Option<Duration>) -> Duration {
         let lifetime = expires_in.unwrap_or(self.default_lifetime);
@@ -101,8 +85,8 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    fn policy() -> LifetimePolicy {
-        LifetimePolicy {
+    fn policy() -> Lifetimes {
+        Lifetimes {
             refresh_ahead: 5 * MINUTE,
             expiry_margin: Duration::from_secs(30),
             default_lifetime: 5 * MINUTE,
@@ -136,8 +120,7 @@ mod tests {
 
     #[test]
     fn refresh_never_comes_after_the_token_stops_being_usable() {
-        let policy =
-            LifetimePolicy { expiry_margin: 10 * MINUTE, refresh_ahead: MINUTE, ..policy() };
+        let policy = Lifetimes { expiry_margin: 10 * MINUTE, refresh_ahead: MINUTE, ..policy() };
         let sent = Instant::now();
         let times = policy.lifecycle(sent, 60 * MINUTE, 0.0);
         assert_eq!(times.refresh_at, times.usable_until);
@@ -155,7 +138,7 @@ mod tests {
     #[test]
     fn lifetime_falls_back_to_the_default_and_is_capped() {
         assert_eq!(policy().lifetime(None), 5 * MINUTE);
-        let capped = LifetimePolicy { max_lifetime: Some(MINUTE), ..policy() };
+        let capped = Lifetimes { max_lifetime: Some(MINUTE), ..policy() };
         assert_eq!(capped.lifetime(Some(60 * MINUTE)), MINUTE);
         let huge = Duration::from_secs(1_000_000_000_000);
         assert_eq!(policy().lifetime(Some(huge)), LIFETIME_CEILING);

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 mod lifecycle;
 
-pub(crate) use lifecycle::{later, Freshness, Lifecycle, LifetimePolicy};
+pub(crate) use lifecycle::{later, Freshness, Lifecycle};
 
 /// An access token from the token endpoint, ready to send.
 ///

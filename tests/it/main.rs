@@ -15,6 +15,7 @@ mod setup;
 
 mod allocations;
 mod discovery;
+mod error_chains;
 mod errors;
 mod eviction;
 mod faults;
@@ -25,9 +26,11 @@ mod many_tokens;
 mod mtls;
 mod origin_matching;
 mod outage;
+mod pass_through;
 mod recovery;
 mod route_paths;
 mod security;
+mod settings_from_file_and_env;
 mod single_flight;
 mod token_request;
 mod tonic;
@@ -63,3 +66,5 @@ mod reqwest_resend;
 mod reqwest_token_errors;
 #[cfg(feature = "jwt")]
 mod rotation;
+#[cfg(all(feature = "reqwest-middleware", feature = "dpop", feature = "store", feature = "jwt"))]
+mod seams;

@@ -11,11 +11,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use crate::error::ConfigError;
 
 /// How a [`ClientKey`] signs client assertions (the JWS `alg`, RFC 7518 §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum SigningAlgorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256, with an RSA key of at least 2048 bits: the one every
-    /// server supports.
+    /// server supports. The default.
+    #[default]
     Rs256,
     /// RSASSA-PSS with SHA-256, with an RSA key of at least 2048 bits: what FAPI profiles and
     /// Microsoft Entra ID recommend.

@@ -4,39 +4,66 @@
 //!
 //! Every token endpoint of a configuration (the layer's token, each route's and each
 //! `TokenParams`' token, a clone's) shares one [`CredentialFiles`]. It looks at the files'
-//! modification times (a `stat` each, no read) and reads them again only when one changed:
+//! versions (a `stat` each, no read: modification time, size and inode) and reads them again only when one changed:
 //! once, however many endpoints use them, and the new client and key get a new version.
 //! Each endpoint keeps the version it uses ([`Seen`]) and takes the newer ones, so every
 //! endpoint sees every change, whichever looked first. A file that cannot be read or parsed
 //! at that moment (the platform is mid-rotation) leaves the previous key or certificate in
 //! use, with a warning; the next look reads it again.
 
+use super::certificate::{default_http_client, ClientCertificate};
+use super::file::file_version;
+use crate::error::ConfigError;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
-use std::time::SystemTime;
-
-use super::{default_http_client, ConfigError, Settings};
 
 /// The key and certificate files of a configuration, and what was last read from them.
 pub(crate) struct CredentialFiles {
-    /// The settings that name the files (the rest is not used).
-    settings: Settings,
+    /// The client certificate's chain and key files, when this crate builds the HTTP client.
+    certificate: Option<(PathBuf, PathBuf)>,
     /// The extra roots of the client this crate builds, to build it again.
     roots: Vec<Vec<u8>>,
+    /// The file of the key that signs client assertions.
+    #[cfg(feature = "jwt")]
+    key: Option<KeyFile>,
     latest: Mutex<Latest>,
+}
+
+/// A client key in a file: where, how it signs, and its key id.
+#[cfg(feature = "jwt")]
+#[derive(Clone, Debug)]
+pub(crate) struct KeyFile {
+    pub(crate) path: PathBuf,
+    pub(crate) algorithm: super::SigningAlgorithm,
+    pub(crate) key_id: Option<String>,
+}
+
+#[cfg(feature = "jwt")]
+impl KeyFile {
+    /// Reads the key; an error names `client_key_file`.
+    pub(crate) fn read(&self) -> Result<super::ClientKey, ConfigError> {
+        let pem = super::read_pem("client_key_file", &self.path)?;
+        let key = super::ClientKey::from_pem(pem, self.algorithm)
+            .map_err(|error| ConfigError::new("client_key_file", error.reason()))?;
+        Ok(match &self.key_id {
+            Some(id) => key.with_key_id(id),
+            None => key,
+        })
+    }
 }
 
 /// What the files held when last read, shared by every endpoint.
 struct Latest {
     certificate: Watched<reqwest::Client>,
     #[cfg(feature = "jwt")]
-    key: Watched<crate::ClientKey>,
+    key: Watched<super::ClientKey>,
 }
 
 /// Files read together, when each last changed, and what they gave.
 struct Watched<T> {
     paths: Vec<PathBuf>,
-    modified: Vec<Option<SystemTime>>,
+    /// Each file's version (`file_version`) when last read.
+    seen: Vec<Option<u64>>,
     /// How many times they were read again since `build()` read them (version 0).
     version: u64,
     /// What the latest version gave; `None` for version 0, which each endpoint has already.
@@ -57,31 +84,27 @@ pub(crate) struct Reloaded {
     pub(crate) http_client: Option<reqwest::Client>,
     /// The new signing key.
     #[cfg(feature = "jwt")]
-    pub(crate) client_key: Option<crate::ClientKey>,
+    pub(crate) client_key: Option<super::ClientKey>,
 }
 
 impl<T: Clone> Watched<T> {
-    fn new(from_files: bool, paths: &[&Option<PathBuf>]) -> Self {
-        let paths: Vec<PathBuf> = match from_files {
-            true => paths.iter().filter_map(|path| (*path).clone()).collect(),
-            false => Vec::new(),
-        };
-        let modified = paths.iter().map(modified).collect();
-        Self { paths, modified, version: 0, value: None }
+    fn new(paths: Vec<PathBuf>) -> Self {
+        let seen = paths.iter().map(|path| file_version(path)).collect();
+        Self { paths, seen, version: 0, value: None }
     }
 
     /// Reads the files with `read` if one changed since the last look, and returns the
     /// version they are at now.
     fn look(&mut self, what: &str, read: impl FnOnce() -> Result<T, ConfigError>) -> u64 {
-        let now: Vec<_> = self.paths.iter().map(modified).collect();
+        let now: Vec<_> = self.paths.iter().map(|path| file_version(path)).collect();
         // A file that cannot be looked at now (mid-rotation) is looked at again next time.
-        if now.contains(&None) || now == self.modified {
+        if now.contains(&None) || now == self.seen {
             return self.version;
         }
         match read() {
             Ok(value) => {
                 tracing::info!("the {what} file changed; using the new one");
-                self.modified = now;
+                self.seen = now;
                 self.version += 1;
                 self.value = Some(value);
             }
@@ -100,39 +123,31 @@ impl<T: Clone> Watched<T> {
     }
 }
 
-fn modified(path: &PathBuf) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok()
-}
-
 impl CredentialFiles {
-    /// Watches the certificate files (when this crate builds the HTTP client) and the key file
-    /// that `settings` names; `None` if there are none to watch.
+    /// Watches the client certificate's files (`chain`, `key`: when this crate builds the
+    /// HTTP client, with `roots`) and the client key's file; `None` if there are none.
     pub(crate) fn new(
-        settings: &Settings,
-        certificate_from_files: bool,
-        key_from_file: bool,
+        certificate: Option<(PathBuf, PathBuf)>,
         roots: &[Vec<u8>],
+        #[cfg(feature = "jwt")] key: Option<KeyFile>,
     ) -> Option<Self> {
-        let certificate = Watched::new(
-            certificate_from_files,
-            &[&settings.client_certificate_file, &settings.client_certificate_key_file],
-        );
+        let certificate_files =
+            certificate.iter().flat_map(|(chain, key)| [chain.clone(), key.clone()]).collect();
         #[cfg(feature = "jwt")]
-        let key = Watched::new(key_from_file, &[&settings.client_key_file]);
+        let key_files: Vec<PathBuf> = key.iter().map(|key| key.path.clone()).collect();
         #[cfg(feature = "jwt")]
-        let none = certificate.paths.is_empty() && key.paths.is_empty();
+        let none = certificate.is_none() && key.is_none();
         #[cfg(not(feature = "jwt"))]
-        let none = {
-            let _ = key_from_file;
-            certificate.paths.is_empty()
-        };
+        let none = certificate.is_none();
         (!none).then(|| Self {
-            settings: settings.clone(),
+            certificate,
             roots: roots.to_vec(),
+            #[cfg(feature = "jwt")]
+            key,
             latest: Mutex::new(Latest {
-                certificate,
+                certificate: Watched::new(certificate_files),
                 #[cfg(feature = "jwt")]
-                key,
+                key: Watched::new(key_files),
             }),
         })
     }
@@ -155,13 +170,16 @@ impl CredentialFiles {
 
     fn look_in(&self, latest: &mut Latest) -> Seen {
         let certificate = latest.certificate.look("client certificate", || {
-            let certificate = self.settings.read_client_certificate()?;
-            default_http_client(certificate.as_ref(), &self.roots)
+            // Watched only when given.
+            let not_given = || ConfigError::new("client_certificate_file", "is not given");
+            let (chain, key) = self.certificate.as_ref().ok_or_else(not_given)?;
+            let certificate = ClientCertificate::read_files(chain, key)?;
+            default_http_client(Some(&certificate), &self.roots)
         });
         #[cfg(feature = "jwt")]
         let key = latest.key.look("client key", || {
-            let key = self.settings.read_client_key()?;
-            key.ok_or_else(|| ConfigError::new("client_key_file", "names no key"))
+            let not_given = || ConfigError::new("client_key_file", "is not given");
+            self.key.as_ref().ok_or_else(not_given)?.read()
         });
         #[cfg(not(feature = "jwt"))]
         let key = 0;

@@ -7,6 +7,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretSlice};
 
@@ -79,6 +80,17 @@ impl ClientCertificate {
     }
 }
 
+impl ClientCertificate {
+    /// Reads the certificate from its chain and key files; an error names the setting of the
+    /// file at fault (`client_certificate_file`, `client_certificate_key_file`).
+    pub(crate) fn read_files(chain: &Path, key: &Path) -> Result<Self, ConfigError> {
+        let chain = super::read_pem("client_certificate_file", chain)?;
+        let key = super::read_pem("client_certificate_key_file", key)?;
+        Self::from_pem(chain, key)
+            .map_err(|error| ConfigError::new("client_certificate_file", error.reason()))
+    }
+}
+
 impl fmt::Debug for ClientCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCertificate")
@@ -92,8 +104,20 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
+/// This crate's own client: no redirects, a `User-Agent` naming the crate, and the client
+/// certificate and extra roots, if any.
+pub(crate) fn default_http_client(
+    certificate: Option<&ClientCertificate>,
+    roots: &[Vec<u8>],
+) -> Result<reqwest::Client, ConfigError> {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")));
+    build_client(builder, certificate, roots)
+}
+
 /// Adds the client certificate and the extra roots to `builder`, and builds the client.
-pub(crate) fn build_client(
+fn build_client(
     mut builder: reqwest::ClientBuilder,
     certificate: Option<&ClientCertificate>,
     roots: &[Vec<u8>],

@@ -16,7 +16,8 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::{Config, ConfigBuilder, DEFAULT_REQUEST_TIMEOUT};
+use crate::config::{Config, ConfigBuilder, Discovered, DEFAULT_REQUEST_TIMEOUT};
+use crate::credential::default_http_client;
 use crate::error::sanitize;
 
 /// RFC 8414 §3: inserted between the host and the issuer's path.
@@ -49,16 +50,40 @@ pub struct ServerMetadata {
     signing_algorithms: Option<Vec<String>>,
 }
 
-/// What discovery hands to the [`ConfigBuilder`].
-#[derive(Debug, Clone)]
-pub(crate) struct Discovered {
-    /// `token_endpoint_auth_methods_supported`.
-    pub(crate) auth_methods: Vec<String>,
-    /// `mtls_endpoint_aliases.token_endpoint`.
-    pub(crate) mtls_token_endpoint: Option<String>,
-    /// `token_endpoint_auth_signing_alg_values_supported`, if the server lists them.
-    #[cfg(feature = "jwt")]
-    pub(crate) signing_algorithms: Option<Vec<String>>,
+impl Config {
+    /// Reads the metadata of the authorization server `issuer` (an `https` URL such as
+    /// `https://idp.example.com/realms/acme`), with an HTTP client like the one
+    /// [`Config`] uses by default: `/.well-known/oauth-authorization-server` (RFC 8414) first,
+    /// then `/.well-known/openid-configuration` (OpenID Connect).
+    ///
+    /// Each document request has the default request timeout (10 s). To read it through your
+    /// own client (a proxy, a private CA), use [`ServerMetadata::discover`].
+    ///
+    /// ```no_run
+    /// use tower_client_credentials::{ClientCredentialsLayer, Config};
+    ///
+    /// # async fn run() -> Result<(), tower_client_credentials::BoxError> {
+    /// let metadata = Config::discover("https://idp.example.com/realms/acme").await?;
+    /// let config = metadata
+    ///     .builder("my-client", "s3cret") // the token endpoint, and the server's methods
+    ///     .scope("orders:read")
+    ///     .build()?; // picks a method the server lists that the credentials fit
+    /// let layer = ClientCredentialsLayer::new(config);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`DiscoveryError`] when the issuer is not an `https` URL (loopback aside), neither
+    /// document can be read, or the document found is not the issuer's or has no
+    /// `token_endpoint`. Its [`kind`](DiscoveryError::kind) says which.
+    pub async fn discover(issuer: impl AsRef<str>) -> Result<ServerMetadata, DiscoveryError> {
+        let client = default_http_client(None, &[]).map_err(|e| {
+            DiscoveryError::new(DiscoveryErrorKind::Unreachable, e.to_string(), None)
+        })?;
+        ServerMetadata::discover(issuer, &client).await
+    }
 }
 
 impl ServerMetadata {
@@ -235,7 +260,8 @@ fn check_issuer(issuer: &str) -> Result<Url, DiscoveryError> {
         )
     };
     let url = Url::parse(issuer).map_err(|e| invalid(format!("is not an absolute URL ({e})")))?;
-    let secure = url.scheme() == "https" || (url.scheme() == "http" && super::is_loopback(&url));
+    let secure =
+        url.scheme() == "https" || (url.scheme() == "http" && crate::config::is_loopback(&url));
     if !secure {
         return Err(invalid("must be an https URL (RFC 8414 §2)".to_owned()));
     }
