@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{api_client, get, ApiServer, Reply, TokenServer};
-use tower_client_credentials::{BoxError, ClientCredentialsLayer, ErrorClass, TokenError};
+use tower_client_credentials::{BoxError, ClientCredentialsLayer, TokenError};
 
 /// A layer whose token endpoint answers `reply`, and the error a Tower client gets.
 async fn tower_error(reply: Reply) -> (ClientCredentialsLayer, BoxError) {
@@ -34,7 +34,7 @@ async fn a_token_error_is_found_in_a_reqwest_middleware_error() {
         .build();
     let error = client.get(&api.url).send().await.unwrap_err();
     let found = TokenError::find(&error).expect("the token error");
-    assert_eq!(found.class(), ErrorClass::Transient);
+    assert_eq!(found.class(), tower_client_credentials::ErrorClass::Transient);
 }
 
 #[cfg(feature = "tonic")]
