@@ -2,7 +2,7 @@
 //! static header, a hand-rolled mutex and no middleware at all.
 //!
 //! ```text
-//! cargo bench --bench contention
+//! cargo bench -p benches --bench contention
 //! ```
 //!
 //! Each thread sends requests back to back through its own clone of the service, as each task

@@ -1,7 +1,7 @@
 //! What DPoP costs per request, against its floor: the signature alone, with the same key.
 //!
 //! ```text
-//! cargo bench --features dpop --bench dpop
+//! cargo bench -p benches --features dpop --bench dpop
 //! ```
 //!
 //! A proof per request is inherent to DPoP (RFC 9449 §7), and its signature is most of it. The

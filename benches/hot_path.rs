@@ -1,7 +1,7 @@
 //! The cost our layer adds to a request that finds a fresh token, beside a static header.
 //!
 //! ```text
-//! cargo bench --bench hot_path
+//! cargo bench -p benches --bench hot_path
 //! ```
 //!
 //! Five services around the same no-op inner service ([`common::Park`]): none (`bare`);

@@ -2,7 +2,7 @@
 //! without the noise of a shared machine.
 //!
 //! ```text
-//! cargo bench --bench hot_path_instructions
+//! cargo bench -p benches --bench hot_path_instructions
 //! ```
 //!
 //! The program runs itself under `valgrind --tool=callgrind` once per service and request

@@ -2,7 +2,7 @@
 //! layer with one token and a static header.
 //!
 //! ```text
-//! cargo bench --bench many_tokens
+//! cargo bench -p benches --bench many_tokens
 //! ```
 //!
 //! Five services around [`common::Park`], as in `hot_path`: none (`bare`); tower-http's

@@ -3,7 +3,7 @@
 //! layer, at 1 and 2 runtime worker threads.
 //!
 //! ```text
-//! cargo bench --bench real_client
+//! cargo bench -p benches --bench real_client
 //! ```
 //!
 //! The micro benchmarks (`hot_path`, `contention`) time the layer around a service that does

@@ -1,7 +1,7 @@
 //! Request latency under steady load across token rollovers, beside a static header.
 //!
 //! ```text
-//! cargo bench --bench rollover
+//! cargo bench -p benches --bench rollover
 //! ```
 //!
 //! A loopback token endpoint issues 2-second tokens and takes 200 ms to answer; a loopback API

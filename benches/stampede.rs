@@ -2,7 +2,7 @@
 //! token endpoint that takes 50 ms to answer.
 //!
 //! ```text
-//! cargo bench --bench stampede
+//! cargo bench -p benches --bench stampede
 //! ```
 //!
 //! Each run makes a new layer (an empty cache), starts all the requests as tasks at once and

@@ -100,6 +100,7 @@
 //! [BENCHMARKS.md §1]: https://github.com/tower-client-credentials/tower-client-credentials/blob/main/BENCHMARKS.md#1-through-a-real-client
 //! [BENCHMARKS.md §4]: https://github.com/tower-client-credentials/tower-client-credentials/blob/main/BENCHMARKS.md#4-cold-stampede
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

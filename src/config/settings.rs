@@ -143,7 +143,7 @@ use crate::error::ConfigError;
 /// let layer = ClientCredentialsLayer::new(settings.into_config()?);
 /// ```
 ///
-/// (`tests/settings_from_file_and_env.rs` runs exactly this.) Without a library,
+/// (`tests/it/settings_from_file_and_env.rs` runs exactly this.) Without a library,
 /// [`Settings::from_env`] or [`Config::from_env`](crate::Config::from_env) read the
 /// environment alone.
 ///
