@@ -9,8 +9,9 @@
 //! answered `401 invalid_client`.
 
 use crate::common;
+use common::Folder;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,28 +27,6 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Tokens live an hour; each round moves the clock past that.
 const LIFETIME: u64 = 3600;
 const PAST_THE_LIFETIME: Duration = Duration::from_secs(LIFETIME + 1);
-
-/// A folder of its own under the system's temporary directory, removed on drop.
-struct Folder(PathBuf);
-
-impl Folder {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tcc-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Replaces `path` with `content` as a platform does (a new file renamed over the old one),
 /// with a modification time a minute after the old file's, so that no file system's clock

@@ -17,74 +17,12 @@
 
 use crate::common;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, Response, StatusCode, Uri};
-use axum::routing::any;
-use axum::Router;
+use axum::http::{Response, StatusCode};
+use common::origin::{found, ok, Origin};
 use common::TokenServer;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use tokio::net::TcpListener;
 use tower_client_credentials::ClientCredentialsLayer;
-
-/// What an origin answers to a path.
-type Answer = Arc<dyn Fn(&str) -> Response<Body> + Send + Sync>;
-/// The path and headers of each request an origin received, in order.
-type Log = Arc<Mutex<Vec<(String, HeaderMap)>>>;
-
-/// A loopback server: one origin, answering as it is told and recording what it receives.
-struct Origin {
-    /// `http://127.0.0.1:<port>`
-    url: String,
-    log: Log,
-}
-
-impl Origin {
-    async fn start(answer: impl Fn(&str) -> Response<Body> + Send + Sync + 'static) -> Self {
-        let log = Log::default();
-        let answer: Answer = Arc::new(answer);
-        let router = Router::new().fallback(any(record)).with_state((log.clone(), answer));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Self { url: format!("http://{addr}"), log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    /// The headers of each request for `path`, in order.
-    fn requests_for(&self, path: &str) -> Vec<HeaderMap> {
-        let log = self.log.lock().unwrap();
-        log.iter().filter(|(p, _)| p == path).map(|(_, headers)| headers.clone()).collect()
-    }
-
-    fn requests(&self) -> Vec<(String, HeaderMap)> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-async fn record(
-    State((log, answer)): State<(Log, Answer)>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response<Body> {
-    log.lock().unwrap().push((uri.path().to_owned(), headers));
-    answer(uri.path())
-}
-
-fn found(location: &str) -> Response<Body> {
-    let response = Response::builder().status(StatusCode::FOUND).header("location", location);
-    response.body(Body::empty()).unwrap()
-}
-
-fn ok() -> Response<Body> {
-    Response::new(Body::from("ok"))
-}
 
 /// B's answer: its token is not ours, so it rejects it; with `nonce`, it also asks for a DPoP
 /// nonce and gives one (`from-b`).

@@ -13,9 +13,10 @@
 
 use crate::common;
 use crate::setup;
+use common::Folder;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -29,28 +30,6 @@ use tower_client_credentials::{ClientCredentialsLayer, Config, SigningAlgorithm}
 
 /// The shortest wait after a first rejection: half of the 5 s step (DESIGN.md §3).
 const SHORTEST_REJECTION_WAIT: Duration = Duration::from_millis(2500);
-
-/// A folder of its own under the system's temporary directory, removed on drop.
-struct Folder(PathBuf);
-
-impl Folder {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tcc-rejected-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Replaces `path` as a platform does (a new file renamed over the old one). The new file's
 /// modification time is a second after the old one's: a real rotation comes seconds after the

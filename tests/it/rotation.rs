@@ -2,6 +2,7 @@
 //! that the platform replaces, against loopback servers that check them as real ones do.
 
 use crate::common;
+use common::Folder;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,28 +21,6 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 const ISSUER: &str = "https://oidc.cluster.example";
 const SUBJECT: &str = "system:serviceaccount:orders:api";
 const AUDIENCE: &str = "api://AzureADTokenExchange";
-
-/// A folder of its own under the system's temporary directory, removed on drop.
-struct Folder(PathBuf);
-
-impl Folder {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tcc-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// How the platform replaces the file.
 #[derive(Clone, Copy, Debug)]

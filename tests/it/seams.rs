@@ -5,23 +5,20 @@
 //! Against real loopback servers; the clock is paused wherever no other process is involved.
 
 use crate::common;
+use common::origin::{found, ok, Origin};
+use common::Folder;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, Response, StatusCode, Uri};
-use axum::routing::any;
-use axum::Router;
+use axum::http::{HeaderMap, Response, StatusCode};
 use common::{api_client, get_with, ApiServer, HttpClient, Received, Reply, TokenServer};
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use tokio::net::TcpListener;
 use tokio::time::advance;
 use tower_client_credentials::credential::{CredentialFuture, CredentialSource};
 use tower_client_credentials::{
@@ -31,66 +28,6 @@ use tower_client_credentials::{
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// What an origin answers to a path.
-type Answer = Arc<dyn Fn(&str) -> Response<Body> + Send + Sync>;
-/// The path and headers of each request an origin received, in order.
-type Log = Arc<Mutex<Vec<(String, HeaderMap)>>>;
-
-/// A loopback server: one origin, answering as it is told and recording what it receives.
-struct Origin {
-    /// `http://127.0.0.1:<port>`
-    url: String,
-    log: Log,
-}
-
-impl Origin {
-    async fn start(answer: impl Fn(&str) -> Response<Body> + Send + Sync + 'static) -> Self {
-        let log = Log::default();
-        let answer: Answer = Arc::new(answer);
-        let router = Router::new().fallback(any(record)).with_state((log.clone(), answer));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Self { url: format!("http://{addr}"), log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    /// The `Authorization` of each request for `path`, in order.
-    fn authorization_for(&self, path: &str) -> Vec<Option<String>> {
-        let log = self.log.lock().unwrap();
-        let of = |headers: &HeaderMap| {
-            headers.get("authorization").map(|v| v.to_str().unwrap().to_owned())
-        };
-        log.iter().filter(|(p, _)| p == path).map(|(_, headers)| of(headers)).collect()
-    }
-
-    fn headers_for(&self, path: &str) -> Vec<HeaderMap> {
-        let log = self.log.lock().unwrap();
-        log.iter().filter(|(p, _)| p == path).map(|(_, headers)| headers.clone()).collect()
-    }
-}
-
-async fn record(
-    State((log, answer)): State<(Log, Answer)>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response<Body> {
-    log.lock().unwrap().push((uri.path().to_owned(), headers));
-    answer(uri.path())
-}
-
-fn found(location: &str) -> Response<Body> {
-    let response = Response::builder().status(StatusCode::FOUND).header("location", location);
-    response.body(Body::empty()).unwrap()
-}
-
-fn ok() -> Response<Body> {
-    Response::new(Body::from("ok"))
-}
 
 fn unauthorized() -> Response<Body> {
     Response::builder()
@@ -133,28 +70,6 @@ async fn send(
 
 fn invalid_client() -> Reply {
     Reply::json(401, r#"{"error":"invalid_client","error_description":"bad secret"}"#)
-}
-
-/// A folder of its own under the system's temporary directory, removed on drop.
-struct Folder(PathBuf);
-
-impl Folder {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tcc-seams-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Replaces `path` as a platform does (a new file renamed over the old one), its modification
@@ -264,7 +179,7 @@ async fn a_dpop_nonce_given_with_a_redirect_within_the_origin_goes_into_the_next
         let payload = URL_SAFE_NO_PAD.decode(proof.split('.').nth(1).unwrap()).unwrap();
         serde_json::from_slice(&payload).unwrap()
     };
-    let new = claims(&a.headers_for("/new")[0]);
+    let new = claims(&a.requests_for("/new")[0]);
     assert_eq!(new["htu"], a.url("/new"));
     assert_eq!(new["nonce"], "from-a");
 }
@@ -373,7 +288,7 @@ async fn a_rejected_secret_rewritten_while_its_token_was_forgotten_is_sent_at_on
         }
     })
     .await;
-    let folder = Folder::new("secret");
+    let folder = Folder::new("seams-secret");
     let file = folder.path("secret");
     std::fs::write(&file, "wrong\n").unwrap();
     let config = Config::builder_without_secret(&tokens.url, common::CLIENT_ID)
@@ -533,7 +448,7 @@ async fn a_key_file_replaced_with_the_same_modification_time_is_read_again() {
         }
     })
     .await;
-    let folder = Folder::new("key");
+    let folder = Folder::new("seams-key");
     let file = folder.path("key.pem");
     std::fs::write(&file, old.serialize_pem()).unwrap();
     let config = Config::builder_without_secret(&tokens.url, common::CLIENT_ID)

@@ -30,6 +30,7 @@ pub mod dpop;
 #[cfg(feature = "store")]
 pub mod memory_store;
 pub mod named_tokens;
+pub mod origin;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-secret";
@@ -349,4 +350,26 @@ pub fn reqwest_client(layer: &ClientCredentialsLayer) -> reqwest_middleware::Cli
     reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(layer.reqwest_middleware())
         .build()
+}
+
+/// A folder of a test's own under the system's temporary directory, removed on drop.
+pub struct Folder(pub std::path::PathBuf);
+
+impl Folder {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tcc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
