@@ -41,7 +41,11 @@ fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary may have met our callsites first, with no subscriber: their
+    // cached "never" would hide the events from this one.
+    tracing::callsite::rebuild_interest_cache();
+    (logs, guard)
 }
 
 impl MakeWriter<'_> for Captured {

@@ -21,7 +21,6 @@ use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use common::origin::{found, ok, Origin};
 use common::TokenServer;
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tower_client_credentials::ClientCredentialsLayer;
 
 /// B's answer: its token is not ours, so it rejects it; with `nonce`, it also asks for a DPoP
@@ -61,11 +60,8 @@ async fn origins(b_asks_for_a_nonce: bool) -> (Origin, Origin) {
     (a, b)
 }
 
-/// The reqwest client of the README, with reqwest's default redirect policy (up to 10 hops,
-/// to any origin).
-fn client(layer: &ClientCredentialsLayer) -> ClientWithMiddleware {
-    ClientBuilder::new(reqwest::Client::new()).with(layer.reqwest_middleware()).build()
-}
+/// The reqwest client with reqwest's default redirect policy (up to 10 hops, to any origin).
+use common::reqwest_client as client;
 
 #[tokio::test]
 async fn a_redirect_to_another_origin_carries_no_token() {
@@ -206,20 +202,12 @@ mod dpop {
 
 /// The client built with `ClientCredentialsMiddleware::redirect_policy()`.
 mod with_redirect_policy {
-    use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-    use tower_client_credentials::{ClientCredentialsLayer, ClientCredentialsMiddleware};
+    use tower_client_credentials::ClientCredentialsLayer;
 
     use super::common::TokenServer;
     use super::origins;
 
-    /// The reqwest client built as the docs will say: the middleware's redirect policy.
-    fn client(layer: &ClientCredentialsLayer) -> ClientWithMiddleware {
-        let reqwest = reqwest::Client::builder()
-            .redirect(ClientCredentialsMiddleware::redirect_policy())
-            .build()
-            .unwrap();
-        ClientBuilder::new(reqwest).with(layer.reqwest_middleware()).build()
-    }
+    use super::common::reqwest_client_with_our_redirects as client;
 
     #[tokio::test]
     async fn a_redirect_to_another_origin_is_handed_back_and_that_origin_gets_nothing() {
@@ -314,29 +302,17 @@ mod with_redirect_policy {
     /// A route's token stays on its route's paths: the hop to `/billing` takes billing's.
     #[tokio::test]
     async fn a_redirect_to_another_route_of_the_origin_takes_that_routes_token() {
-        use tower_client_credentials::TokenParams;
+        use super::common::named_tokens::{naming_token_server, orders_and_billing};
 
-        let tokens = TokenServer::start_judging(|_, received| {
-            let audience = received.param("audience").unwrap_or("none");
-            super::common::Reply::json(
-                200,
-                format!(r#"{{"access_token":"for-{audience}","expires_in":3600}}"#),
-            )
-        })
-        .await;
+        let tokens = naming_token_server().await;
         let (a, _b) = origins(false).await;
-        let config = tokens
-            .config()
-            .route(a.url("/orders"), TokenParams::new().audience("orders"))
-            .route(a.url("/billing"), TokenParams::new().audience("billing"))
-            .build()
-            .unwrap();
+        let config = orders_and_billing(tokens.config(), &a.url).build().unwrap();
         let layer = ClientCredentialsLayer::new(config);
 
         let response = client(&layer).get(a.url("/orders/old")).send().await.unwrap();
 
         assert_eq!(response.status(), 200);
-        assert_eq!(a.requests_for("/orders/old")[0]["authorization"], "Bearer for-orders");
-        assert_eq!(a.requests_for("/billing/new")[0]["authorization"], "Bearer for-billing");
+        assert_eq!(a.requests_for("/orders/old")[0]["authorization"], "Bearer orders-1");
+        assert_eq!(a.requests_for("/billing/new")[0]["authorization"], "Bearer billing-2");
     }
 }

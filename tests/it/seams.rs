@@ -5,7 +5,9 @@
 //! Against real loopback servers; the clock is paused wherever no other process is involved.
 
 use crate::common;
+use common::named_tokens::{naming_token_server, orders_and_billing};
 use common::origin::{found, ok, Origin};
+use common::reqwest_client_with_our_redirects;
 use common::Folder;
 
 use std::path::Path;
@@ -18,12 +20,10 @@ use axum::http::{HeaderMap, Response, StatusCode};
 use common::{api_client, get_with, ApiServer, HttpClient, Received, Reply, TokenServer};
 use http_body_util::Empty;
 use hyper::body::Bytes;
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tokio::time::advance;
 use tower_client_credentials::credential::{CredentialFuture, CredentialSource};
 use tower_client_credentials::{
-    BoxError, ClientCredentials, ClientCredentialsLayer, ClientCredentialsMiddleware, Config,
-    TokenError, TokenParams,
+    BoxError, ClientCredentials, ClientCredentialsLayer, Config, TokenError, TokenParams,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -35,24 +35,6 @@ fn unauthorized() -> Response<Body> {
         .header("www-authenticate", r#"Bearer error="invalid_token""#)
         .body(Body::empty())
         .unwrap()
-}
-
-/// The reqwest client as the docs say to build it: the middleware follows redirects itself.
-fn reqwest_client(layer: &ClientCredentialsLayer) -> ClientWithMiddleware {
-    let reqwest = reqwest::Client::builder()
-        .redirect(ClientCredentialsMiddleware::redirect_policy())
-        .build()
-        .unwrap();
-    ClientBuilder::new(reqwest).with(layer.reqwest_middleware()).build()
-}
-
-/// A token endpoint whose tokens name the audience asked for: `for-<audience>-<n>`.
-async fn naming_token_server() -> TokenServer {
-    TokenServer::start_judging(|n, received: &Received| {
-        let audience = received.param("audience").unwrap_or("none");
-        Reply::json(200, format!(r#"{{"access_token":"for-{audience}-{n}","expires_in":3600}}"#))
-    })
-    .await
 }
 
 /// Sends a GET of `url` through the Tower client; with `audience`, its `TokenParams` ask for it.
@@ -101,7 +83,7 @@ async fn a_401_on_the_tenth_redirect_within_the_origin_is_answered_without_a_pan
     })
     .await;
     let layer = ClientCredentialsLayer::new(tokens.config().build().unwrap());
-    let client = reqwest_client(&layer);
+    let client = reqwest_client_with_our_redirects(&layer);
 
     let url = a.url("/hop/0");
     let sent = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) });
@@ -127,15 +109,10 @@ async fn a_redirect_to_another_routes_path_does_not_carry_the_token_params_of_th
         _ => ok(),
     })
     .await;
-    let config = tokens
-        .config()
-        .route(a.url("/orders"), TokenParams::new().audience("orders"))
-        .route(a.url("/billing"), TokenParams::new().audience("billing"))
-        .build()
-        .unwrap();
+    let config = orders_and_billing(tokens.config(), &a.url).build().unwrap();
     let layer = ClientCredentialsLayer::new(config);
 
-    let response = reqwest_client(&layer)
+    let response = reqwest_client_with_our_redirects(&layer)
         .get(a.url("/orders/old"))
         .with_extension(TokenParams::new().audience("orders"))
         .send()
@@ -143,9 +120,9 @@ async fn a_redirect_to_another_routes_path_does_not_carry_the_token_params_of_th
         .unwrap();
 
     assert_eq!(response.status(), 200);
-    assert_eq!(a.authorization_for("/orders/old")[0].as_deref(), Some("Bearer for-orders-1"));
+    assert_eq!(a.authorization_for("/orders/old")[0].as_deref(), Some("Bearer orders-1"));
     let billing = a.authorization_for("/billing/new")[0].clone().unwrap_or_default();
-    assert!(!billing.contains("for-orders"), "billing's path got the orders token: {billing}");
+    assert!(!billing.contains("orders"), "billing's path got the orders token: {billing}");
 }
 
 /// A `DPoP-Nonce` on a redirect within the origin is that origin's (RFC 9449 §9): the next
@@ -171,7 +148,8 @@ async fn a_dpop_nonce_given_with_a_redirect_within_the_origin_goes_into_the_next
     })
     .await;
 
-    let response = reqwest_client(&layer).get(a.url("/old")).send().await.unwrap();
+    let response =
+        reqwest_client_with_our_redirects(&layer).get(a.url("/old")).send().await.unwrap();
 
     assert_eq!(response.status(), 200);
     let claims = |headers: &HeaderMap| -> serde_json::Value {
@@ -195,12 +173,7 @@ async fn a_dpop_nonce_given_with_a_redirect_within_the_origin_goes_into_the_next
 async fn an_empty_segment_before_a_dot_dot_takes_no_route_token() {
     let tokens = naming_token_server().await;
     let a = Origin::start(|_| ok()).await;
-    let config = tokens
-        .config()
-        .route(a.url("/orders"), TokenParams::new().audience("orders"))
-        .route(a.url("/billing"), TokenParams::new().audience("billing"))
-        .build()
-        .unwrap();
+    let config = orders_and_billing(tokens.config(), &a.url).build().unwrap();
     let client = api_client(&ClientCredentialsLayer::new(config));
 
     let path = "/orders//../billing/pay";
@@ -208,7 +181,7 @@ async fn an_empty_segment_before_a_dot_dot_takes_no_route_token() {
 
     assert_eq!(status, 200);
     let auth = a.authorization_for(path)[0].clone().unwrap_or_default();
-    assert!(!auth.contains("for-orders"), "{path} carried the orders token ({auth})");
+    assert!(!auth.contains("orders"), "{path} carried the orders token ({auth})");
 }
 
 // ---------------------------------------------------------------------------------------------

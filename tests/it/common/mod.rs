@@ -352,6 +352,17 @@ pub fn reqwest_client(layer: &ClientCredentialsLayer) -> reqwest_middleware::Cli
         .build()
 }
 
+/// The reqwest client as the docs say to build it: the client follows no redirect, the
+/// middleware follows those within the origin (`redirect_policy()`).
+#[cfg(feature = "reqwest-middleware")]
+pub fn reqwest_client_with_our_redirects(
+    layer: &ClientCredentialsLayer,
+) -> reqwest_middleware::ClientWithMiddleware {
+    let redirect = tower_client_credentials::ClientCredentialsMiddleware::redirect_policy();
+    let reqwest = reqwest::Client::builder().redirect(redirect).build().unwrap();
+    reqwest_middleware::ClientBuilder::new(reqwest).with(layer.reqwest_middleware()).build()
+}
+
 /// A folder of a test's own under the system's temporary directory, removed on drop.
 pub struct Folder(pub std::path::PathBuf);
 

@@ -2,6 +2,8 @@
 //! scope), so that a test can tell from the `Authorization` an API received which token
 //! request it came from; and the list of what each token request asked for.
 
+use tower_client_credentials::{ConfigBuilder, TokenParams};
+
 use super::{Received, Reply, TokenServer};
 
 /// A token endpoint whose `n`th token is `<audience or scope>-<n>` (`big-<n>` for a long one),
@@ -24,4 +26,12 @@ pub fn asked(tokens: &TokenServer) -> Vec<String> {
     let what =
         |r: &Received| r.param("audience").or(r.param("scope")).unwrap_or("default").to_owned();
     tokens.received().iter().map(what).collect()
+}
+
+/// `builder` with a route for `<origin>/orders` (audience `orders`) and one for
+/// `<origin>/billing` (audience `billing`): two APIs behind one gateway.
+pub fn orders_and_billing(builder: ConfigBuilder, origin: &str) -> ConfigBuilder {
+    builder
+        .route(format!("{origin}/orders"), TokenParams::new().audience("orders"))
+        .route(format!("{origin}/billing"), TokenParams::new().audience("billing"))
 }
