@@ -197,14 +197,15 @@ impl ConfigBuilder {
             .collect::<Result<Vec<_>, _>>()?;
         // A route for an origin that never gets a token would never be taken.
         if !allowed_origins.is_empty()
-            && routes.iter().any(|r| !allowed_origins.contains(r.origin()))
+            && routes.iter().any(|r| !allowed_origins.contains(&r.origin))
         {
             return Err(ConfigError::new(
                 "route",
                 "is for an origin that `allowed_origin` does not list: it would never get a token",
             ));
         }
-        routes.sort_by_key(|route| std::cmp::Reverse(route.path_len()));
+        // Of two routes that match, the longer path is the more specific.
+        routes.sort_by_key(|route| std::cmp::Reverse(route.path.len()));
         let max_cached_tokens = settings.max_cached_tokens.unwrap_or(DEFAULT_MAX_CACHED_TOKENS);
         if max_cached_tokens == 0 {
             return Err(ConfigError::new("max_cached_tokens", "must be at least 1"));

@@ -157,15 +157,6 @@ impl Route {
         let path = path.trim_end_matches('/').to_owned();
         Ok(Self { origin, path, params })
     }
-
-    pub(crate) fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
-    /// How specific the route is: of two that match, the longer path wins.
-    pub(crate) fn path_len(&self) -> usize {
-        self.path.len()
-    }
 }
 
 /// The path a server resolves `raw` to (RFC 3986 §6.2.2): percent-encoded unreserved

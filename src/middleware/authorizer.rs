@@ -15,7 +15,6 @@
 //! A client that follows a redirect elsewhere (reqwest does) hands back another origin's
 //! answer, which says nothing about our token.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -47,13 +46,13 @@ pub(crate) struct Authorizer {
 }
 
 /// What to do with an outgoing request.
-pub(crate) enum Outgoing<'a> {
+pub(crate) enum Outgoing {
     /// Send it as it is: it is not ours to authorize.
     Pass,
     /// Add these headers and send it.
     Attach(Attach),
     /// There is no usable token: wait for this cache's, then [`Authorizer::attach`] it.
-    Wait(Cow<'a, Arc<TokenCache>>),
+    Wait(Arc<TokenCache>),
     /// Do not send it.
     Fail(TokenError),
 }
@@ -103,7 +102,7 @@ impl Authorizer {
         headers: &HeaderMap,
         extensions: &Extensions,
         now: Instant,
-    ) -> Outgoing<'_> {
+    ) -> Outgoing {
         if headers.contains_key(AUTHORIZATION) {
             return Outgoing::Pass;
         }
@@ -118,7 +117,7 @@ impl Authorizer {
         match cache.with_usable(now, |entry| self.attach(&cache, entry, method, uri)) {
             Some(Ok(attach)) => Outgoing::Attach(attach),
             Some(Err(error)) => Outgoing::Fail(error),
-            None => Outgoing::Wait(cache),
+            None => Outgoing::Wait(cache.into_owned()),
         }
     }
 

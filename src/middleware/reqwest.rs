@@ -144,7 +144,7 @@ impl ClientCredentialsMiddleware {
     /// token first if it must: `None` for a request that goes as it is.
     async fn authorize(
         &self,
-        decision: Outgoing<'_>,
+        decision: Outgoing,
         request: &mut Request,
         uri: &Uri,
     ) -> reqwest_middleware::Result<Option<Sent>> {
@@ -161,7 +161,7 @@ impl ClientCredentialsMiddleware {
         Ok(Some(attach.apply(request.headers_mut())))
     }
 
-    fn decide<'a>(&'a self, request: &Request, uri: &Uri, extensions: &Extensions) -> Outgoing<'a> {
+    fn decide(&self, request: &Request, uri: &Uri, extensions: &Extensions) -> Outgoing {
         let headers = request.headers();
         self.authorizer.outgoing(request.method(), uri, headers, extensions, Instant::now())
     }

@@ -86,7 +86,6 @@ where
                 ResponseFuture::calling(self.inner.call(request), Some(sent))
             }
             Outgoing::Wait(cache) => {
-                let cache = cache.into_owned();
                 // Waiting for the token happens in the future, with the service that
                 // `poll_ready` readied; `self` keeps a fresh clone that must be readied before
                 // its next call. See https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
