@@ -123,6 +123,17 @@ pub enum TokenErrorKind {
     /// authority to bind it to, or signing failed. No request was sent.
     #[cfg(feature = "dpop")]
     DpopProof,
+    /// A token the grant presents (token exchange's subject or actor token, the JWT bearer
+    /// grant's assertion) could not be had: its file is missing or empty, its source failed,
+    /// or it is a JWT whose `exp` has passed. No request was sent. [`TokenError::field`] names
+    /// the setting (`subject_token`, `actor_token`, `assertion`); the
+    /// [`source`](std::error::Error::source) is a `CredentialError` for a file. Transient: the
+    /// platform may be replacing the file.
+    GrantToken,
+    /// A token exchange answer whose `issued_token_type` is missing, or is not the
+    /// `requested_token_type`: the server did not issue what was asked for.
+    /// [`TokenError::field`] is `issued_token_type`.
+    IssuedTokenType,
     /// The request's [`TokenParams`](crate::TokenParams) could not go into a token request (a
     /// scope with a quote, a reserved parameter name); the request was not sent. Its
     /// [`source`](std::error::Error::source) is the `ConfigError` naming the parameter.
@@ -149,6 +160,8 @@ struct Inner {
     source: Option<Box<dyn Error + Send + Sync>>,
     /// Which token endpoint and client: what someone on call needs first.
     at: Option<At>,
+    /// The setting or response field the error is about, for kinds that name one.
+    field: Option<&'static str>,
 }
 
 /// The token endpoint (its URL without query) and the client id an error is about.
@@ -179,6 +192,7 @@ impl TokenError {
             retry_after: None,
             source: None,
             at: None,
+            field: None,
         };
         fill(&mut inner);
         Self { inner: Arc::new(inner) }
@@ -214,6 +228,26 @@ impl TokenError {
         self
     }
 
+    /// An error about the setting or response field `field`.
+    pub(crate) fn about(
+        kind: TokenErrorKind,
+        field: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::build(kind, |inner| {
+            inner.field = Some(field);
+            inner.detail = Some(detail.into());
+        })
+    }
+
+    /// The token the grant presents as `setting` could not be had, because of `source`.
+    pub(crate) fn grant_token(setting: &'static str, source: tower::BoxError) -> Self {
+        Self::build(TokenErrorKind::GrantToken, |inner| {
+            inner.field = Some(setting);
+            inner.source = Some(source);
+        })
+    }
+
     pub(crate) fn token_params(error: ConfigError) -> Self {
         Self::build(TokenErrorKind::TokenParams, |inner| inner.source = Some(Box::new(error)))
     }
@@ -222,6 +256,12 @@ impl TokenError {
     /// `unauthorized_client`): what a rotated credential can fix.
     pub(crate) fn rejects_the_client(&self) -> bool {
         matches!(self.oauth_error(), Some("invalid_client" | "unauthorized_client"))
+    }
+
+    /// Whether the endpoint refused what the grant presented (`invalid_grant`): what a
+    /// rotated subject token or assertion can fix.
+    pub(crate) fn rejects_the_grant(&self) -> bool {
+        self.oauth_error() == Some("invalid_grant")
     }
 
     /// An error answer from the endpoint. `excerpt` is used when the body has no OAuth fields.
@@ -248,9 +288,8 @@ impl TokenError {
     pub fn class(&self) -> ErrorClass {
         use TokenErrorKind::*;
         match self.inner.kind {
-            Connect | Transport | Timeout | Stopped | Panicked | ExpiredOnArrival | Credential => {
-                ErrorClass::Transient
-            }
+            Connect | Transport | Timeout | Stopped | Panicked | ExpiredOnArrival | Credential
+            | GrantToken => ErrorClass::Transient,
             ErrorResponse => match self.inner.status {
                 Some(s) if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                     ErrorClass::Transient
@@ -258,7 +297,7 @@ impl TokenError {
                 _ => ErrorClass::Rejected,
             },
             MalformedResponse | BodyTooLarge | MissingAccessToken | InvalidAccessToken
-            | UnsupportedTokenType | InvalidExpiresIn => ErrorClass::Rejected,
+            | UnsupportedTokenType | InvalidExpiresIn | IssuedTokenType => ErrorClass::Rejected,
             // A key that cannot sign will not sign on the next try either.
             ClientAssertion => ErrorClass::Rejected,
             #[cfg(feature = "dpop")]
@@ -304,6 +343,22 @@ impl TokenError {
     /// The `error_uri`, truncated and stripped of control characters.
     pub fn error_uri(&self) -> Option<&str> {
         self.inner.oauth.as_ref()?.uri.as_deref()
+    }
+
+    /// The setting or response field the error is about: `subject_token`, `actor_token` or
+    /// `assertion` for [`GrantToken`](TokenErrorKind::GrantToken), `issued_token_type` for
+    /// [`IssuedTokenType`](TokenErrorKind::IssuedTokenType), `token_type` for
+    /// [`UnsupportedTokenType`](TokenErrorKind::UnsupportedTokenType); `None` for the others.
+    ///
+    /// ```
+    /// # fn report(error: &tower_client_credentials::TokenError) {
+    /// if let Some(field) = error.field() {
+    ///     eprintln!("check `{field}`: {error}");
+    /// }
+    /// # }
+    /// ```
+    pub fn field(&self) -> Option<&'static str> {
+        self.inner.field
     }
 
     /// How long the endpoint asked us to wait (`Retry-After`), if it did.
@@ -373,6 +428,18 @@ impl fmt::Display for TokenError {
                 }
                 return self.fmt_at(f);
             }
+            GrantToken => {
+                let setting = inner.field.unwrap_or("grant token");
+                write!(f, "could not get the `{setting}` to present")?;
+                if !detail.is_empty() {
+                    write!(f, ": {detail}")?;
+                }
+                if let Some(source) = &inner.source {
+                    write!(f, ": {source}")?;
+                }
+                return self.fmt_at(f);
+            }
+            IssuedTokenType => write!(f, "token response has {detail}")?,
             #[cfg(feature = "dpop")]
             DpopProof => write!(f, "could not make the DPoP proof: {detail}")?,
             TokenParams => f.write_str("the request's token parameters cannot be sent")?,

@@ -119,9 +119,10 @@ pub use cache::Stats;
 #[cfg(feature = "jwt")]
 pub use config::DEFAULT_ASSERTION_LIFETIME;
 pub use config::{
-    AuthMethod, Config, ConfigBuilder, Settings, TokenParams, DEFAULT_EXPIRY_MARGIN,
-    DEFAULT_INVALIDATION_INTERVAL, DEFAULT_LIFETIME, DEFAULT_MAX_CACHED_TOKENS,
-    DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+    AuthMethod, Config, ConfigBuilder, Grant, JwtBearer, Settings, TokenExchange, TokenParams,
+    DEFAULT_EXPIRY_MARGIN, DEFAULT_INVALIDATION_INTERVAL, DEFAULT_LIFETIME,
+    DEFAULT_MAX_CACHED_TOKENS, DEFAULT_REFRESH_AHEAD, DEFAULT_REQUEST_TIMEOUT,
+    JWT_BEARER_ASSERTION_TYPE, JWT_SPIFFE_ASSERTION_TYPE,
 };
 pub use credential::ClientCertificate;
 #[cfg(feature = "jwt")]

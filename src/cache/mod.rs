@@ -434,7 +434,8 @@ impl TokenCache {
         let result = result.map_err(|error| self.located(error));
         let result = result.and_then(|Received { response, sent }| {
             let lifetime = self.lifetimes.lifetime(response.expires_in);
-            let times = self.lifetimes.lifecycle(sent, lifetime, fastrand::f64());
+            let times =
+                self.lifetimes.lifecycle(sent, lifetime, response.refresh_in, fastrand::f64());
             // An endpoint slower than the token's lifetime: the waiters cannot use it.
             if times.freshness(now) == Freshness::Invalid {
                 return Err(TokenError::new(TokenErrorKind::ExpiredOnArrival));

@@ -6,7 +6,7 @@
 
 use http::Uri;
 
-use crate::config::{Config, Route, TokenParams};
+use crate::config::{Config, Grant, Route, TokenParams};
 
 /// What one token request asks for, in a canonical order: requests with equal keys share a
 /// token.
@@ -16,6 +16,7 @@ pub(crate) struct TokenKey {
     audience: Option<String>,
     resource: Vec<String>,
     param: Vec<(String, String)>,
+    grant: Grant,
 }
 
 /// The token request that `config` makes with `params`, in a canonical order.
@@ -26,6 +27,7 @@ pub(crate) fn key(params: &TokenParams, config: &Config) -> TokenKey {
         audience: params.audience.clone().or_else(|| own.audience.clone()),
         resource: sorted(params.resource.as_deref().unwrap_or(&own.resources)),
         param: sorted(params.param.as_deref().unwrap_or(&own.params)),
+        grant: params.grant.clone().unwrap_or_else(|| own.grant.clone()),
     }
 }
 
@@ -45,6 +47,9 @@ pub(crate) fn apply(params: &TokenParams, config: &Config) -> Config {
     if let Some(param) = &params.param {
         requested.params.clone_from(param);
     }
+    if let Some(grant) = &params.grant {
+        requested.grant = grant.clone();
+    }
     // The layer's label names the layer's token; this one is named by what it changes.
     #[cfg(feature = "metrics")]
     {
@@ -62,6 +67,9 @@ fn label(params: &TokenParams) -> String {
         (Some(scope), _, _) => joined(scope),
         (None, Some(audience), _) => audience.clone(),
         (None, None, Some(resource)) => joined(resource),
+        (None, None, None) if params.param.is_none() && params.grant.is_some() => {
+            params.grant.as_ref().map_or_else(String::new, |grant| grant.name().to_owned())
+        }
         (None, None, None) => {
             let names: Vec<&str> =
                 params.param.iter().flatten().map(|(name, _)| name.as_str()).collect();

@@ -11,9 +11,9 @@ use tokio::time::Instant;
 use super::metrics::Metrics;
 use super::sealed::{Sealer, StoredToken};
 use crate::cache::source::{Avoid, Received};
-use crate::config::Config;
 use crate::config::Lifetimes;
 use crate::config::LIFETIME_CEILING;
+use crate::config::{Config, Grant, Held, Presented};
 use crate::error::TokenError;
 use crate::request::response;
 use crate::request::TokenEndpoint;
@@ -185,7 +185,7 @@ impl SharedTokens {
             return Stored::Nothing;
         }
         let Some(lifetime) = received.response.expires_in else { return Stored::Nothing };
-        let times = self.lifetimes.lifecycle(received.sent, lifetime, 0.0);
+        let times = self.lifetimes.lifecycle(received.sent, lifetime, None, 0.0);
         if avoid.current.as_ref() == header || times.freshness(Instant::now()) != Freshness::Fresh {
             return Stored::Nothing;
         }
@@ -261,6 +261,11 @@ fn key_name(config: &Config) -> String {
         "resources": resources,
         "params": params,
     });
+    // Another grant's token is for what it presents. Client credentials keep the name they
+    // always had.
+    if requested.grant != Grant::ClientCredentials {
+        identity["grant"] = grant_identity(&requested.grant);
+    }
     // A DPoP-bound token is of use only with its key: replicas with another key (or none)
     // never see it. Without DPoP the name is what it always was.
     #[cfg(feature = "dpop")]
@@ -269,6 +274,39 @@ fn key_name(config: &Config) -> String {
     }
     let digest = Sha256::digest(identity.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a grant presents, as replicas can agree on it: a token given as a value by its
+/// digest, a file by its path, a source of yours by nothing (replicas that share a store with
+/// one must present the same subject).
+fn grant_identity(grant: &Grant) -> serde_json::Value {
+    let presented = |presented: &Presented| {
+        let held = match &presented.held {
+            Held::Value(value) => {
+                let digest = Sha256::digest(value.expose_secret().as_bytes());
+                digest.iter().map(|b| format!("{b:02x}")).collect()
+            }
+            Held::File(path) => path.display().to_string(),
+            Held::Source(_) => "source".to_owned(),
+        };
+        serde_json::json!({ "held": held, "type": presented.token_type })
+    };
+    match grant {
+        Grant::ClientCredentials => serde_json::Value::Null,
+        Grant::TokenExchange(exchange) => serde_json::json!({
+            "type": grant.name(),
+            "subject": presented(&exchange.subject),
+            "actor": exchange.actor.as_ref().map(presented),
+            "requested_token_type": exchange.requested_token_type,
+        }),
+        Grant::JwtBearer(bearer) => serde_json::json!({
+            "type": grant.name(),
+            "assertion": bearer.assertion.as_ref().map(presented),
+            "issuer": bearer.claims.issuer,
+            "subject": bearer.claims.subject,
+            "scope_claim": bearer.claims.scope_claim,
+        }),
+    }
 }
 
 #[cfg(test)]

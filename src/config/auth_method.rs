@@ -52,6 +52,11 @@ pub enum AuthMethod {
     /// Mutual TLS with a self-signed certificate registered with the server
     /// (`self_signed_tls_client_auth`, RFC 8705 §2.2). Sent as [`AuthMethod::TlsClientAuth`].
     SelfSignedTlsClientAuth,
+    /// No client authentication (`none`): the grant's token is the only credential (GCP's
+    /// security token service, Google's service-account flow). The `client_id` is sent if it
+    /// is not empty. Never with client credentials, which authenticate the client; the method
+    /// a token exchange or JWT bearer grant without a client credential implies.
+    None,
 }
 
 impl AuthMethod {
@@ -86,6 +91,7 @@ impl AuthMethod {
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::TlsClientAuth => "tls_client_auth",
             AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+            AuthMethod::None => "none",
         }
     }
 
@@ -99,6 +105,7 @@ impl AuthMethod {
             AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
                 Credential::Certificate
             }
+            AuthMethod::None => Credential::Nothing,
         }
     }
 
@@ -123,6 +130,8 @@ pub(crate) enum Credential {
     Assertion,
     /// A TLS client certificate.
     Certificate,
+    /// Nothing: the client does not authenticate.
+    Nothing,
 }
 
 /// The credentials a builder was given.
@@ -139,11 +148,17 @@ pub(crate) struct Credentials {
 }
 
 impl Credentials {
+    /// Whether any credential is given.
+    pub(crate) fn any(self) -> bool {
+        self.secret || self.assertion || self.certificate
+    }
+
     fn allow(self, method: AuthMethod) -> bool {
         match method.credential() {
             Credential::Secret => self.secret,
             Credential::Assertion => self.assertion,
             Credential::Certificate => self.certificate,
+            Credential::Nothing => true,
         }
     }
 

@@ -53,7 +53,9 @@ impl ConfigBuilder {
             #[cfg(feature = "dpop")]
             dpop_key,
             routes,
+            grant,
         } = self;
+        let grant = grant::settle(grant, &settings)?;
         let client_secret_source = secret_source(client_secret_source, &settings)?;
         let client_assertion_source =
             match (client_assertion_source, &settings.client_assertion_file) {
@@ -109,17 +111,41 @@ impl ConfigBuilder {
         }
         let fixed_secret =
             !secrecy::ExposeSecret::expose_secret(&settings.client_secret).is_empty();
+        // A key that signs the grant's assertions is not, by itself, a client credential.
+        let key_signs_grant =
+            matches!(&grant, Grant::JwtBearer(bearer) if bearer.assertion.is_none());
+        #[cfg(feature = "jwt")]
+        if key_signs_grant && !has_key {
+            return Err(ConfigError::new(
+                "client_key",
+                "is required to sign the assertions of `JwtBearer::signed()` (or give an \
+                 `assertion_file`)",
+            ));
+        }
         let credentials = Credentials {
             secret: fixed_secret || client_secret_source.is_some(),
-            assertion: has_key || client_assertion_source.is_some(),
+            assertion: (has_key && !key_signs_grant) || client_assertion_source.is_some(),
             certificate: client_certificate.is_some(),
             own_http_client: http_client.is_some(),
         };
-        let auth_method = auth_method::choose(
-            settings.auth_method,
-            discovered.as_ref().map(|d| d.auth_methods.as_slice()),
-            credentials,
-        )?;
+        let auth_method = match settings.auth_method {
+            Some(AuthMethod::None) if grant == Grant::ClientCredentials => {
+                return Err(ConfigError::new(
+                    "auth_method",
+                    "`none` cannot get a token with client credentials, which authenticate \
+                     the client; it is for token exchange and the JWT bearer grant",
+                ))
+            }
+            Some(AuthMethod::None) => AuthMethod::None,
+            // Other grants present a token of their own: a client without a credential
+            // does not authenticate.
+            None if grant != Grant::ClientCredentials && !credentials.any() => AuthMethod::None,
+            chosen => auth_method::choose(
+                chosen,
+                discovered.as_ref().map(|d| d.auth_methods.as_slice()),
+                credentials,
+            )?,
+        };
         #[cfg(feature = "jwt")]
         if let Some(accepted) = discovered.as_ref().and_then(|d| d.signing_algorithms.as_deref()) {
             let key_algorithm = client_key.as_ref().map(|key| key.algorithm().as_str());
@@ -131,16 +157,36 @@ impl ConfigBuilder {
                 token_url = check_token_url(alias, allow_plain_http)?;
             }
         }
-        check_client_id(&settings.client_id, auth_method, form_encode_basic_credentials)?;
+        if !(auth_method == AuthMethod::None && settings.client_id.is_empty()) {
+            check_client_id(&settings.client_id, auth_method, form_encode_basic_credentials)?;
+        }
+        let issuer = settings.issuer.clone().or_else(|| discovered.map(|d| d.issuer));
+        if issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
+            return Err(ConfigError::new("issuer", "must not be empty"));
+        }
+        let client_assertion_type = assertion_type(settings.client_assertion_type.as_deref())?;
         #[cfg(feature = "jwt")]
-        {
+        let (assertion_audience, rfc7523bis) = {
             if assertion_lifetime < Duration::from_secs(1) {
                 return Err(ConfigError::new("assertion_lifetime", "must be at least one second"));
             }
-            if settings.assertion_audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
-                return Err(ConfigError::new("assertion_audience", "must not be empty"));
+            match settings.assertion_audience.as_deref().map(str::trim) {
+                Some("") => {
+                    return Err(ConfigError::new("assertion_audience", "must not be empty"))
+                }
+                Some("issuer") => match issuer {
+                    Some(issuer) => (Some(issuer), true),
+                    None => {
+                        return Err(ConfigError::new(
+                            "assertion_audience",
+                            "is `issuer`, and the issuer is not known: set `issuer`, or start \
+                             from discovery",
+                        ))
+                    }
+                },
+                _ => (settings.assertion_audience.clone(), false),
             }
-        }
+        };
         #[cfg(feature = "store")]
         if store.is_some() && settings.store_encryption_key.is_none() {
             // Replicas must agree on the store's key; a secret that rotates, or none, gives
@@ -233,6 +279,7 @@ impl ConfigBuilder {
             None => default_http_client(client_certificate.as_ref(), &tls_root_certificates)?,
         };
         let requested = Requested {
+            grant,
             scopes: settings.scope,
             audience: settings.audience,
             resources: settings.resource,
@@ -248,10 +295,12 @@ impl ConfigBuilder {
                 form_encode_basic_credentials,
                 client_secret_source,
                 client_assertion_source,
+                client_assertion_type,
                 #[cfg(feature = "jwt")]
                 assertion: Assertion {
                     client_key,
-                    audience: settings.assertion_audience,
+                    audience: assertion_audience,
+                    rfc7523bis,
                     lifetime: assertion_lifetime,
                 },
                 credential_files,
@@ -273,6 +322,22 @@ impl ConfigBuilder {
             #[cfg(feature = "metrics")]
             metrics_label: settings.metrics_label,
         })
+    }
+}
+
+/// The `client_assertion_type` URN of the setting: `jwt-bearer` (the default), `jwt-spiffe`,
+/// or a URN given whole.
+fn assertion_type(setting: Option<&str>) -> Result<String, ConfigError> {
+    match setting.map(str::trim) {
+        None | Some("jwt-bearer") => Ok(JWT_BEARER_ASSERTION_TYPE.to_owned()),
+        Some("jwt-spiffe") => Ok(JWT_SPIFFE_ASSERTION_TYPE.to_owned()),
+        Some(urn) if urn.starts_with("urn:") && !urn.chars().any(char::is_whitespace) => {
+            Ok(urn.to_owned())
+        }
+        Some(_) => Err(ConfigError::new(
+            "client_assertion_type",
+            "must be `jwt-bearer`, `jwt-spiffe` or a URN",
+        )),
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::Discovered;
-use super::{AuthMethod, Settings, TokenParams};
+use super::{AuthMethod, Grant, Settings, TokenParams};
 #[cfg(feature = "jwt")]
 use crate::credential::ClientKey;
 #[cfg(feature = "dpop")]
@@ -40,9 +40,32 @@ pub struct ConfigBuilder {
     pub(super) dpop_key: Option<DpopKey>,
     /// Prefixes and their parameters, checked by `build`.
     pub(super) routes: Vec<(String, TokenParams)>,
+    pub(super) grant: Option<Grant>,
 }
 
 impl ConfigBuilder {
+    /// How tokens are obtained: client credentials (the default), [token
+    /// exchange](crate::TokenExchange) or the [JWT bearer grant](crate::JwtBearer). The scopes,
+    /// audience, resources and parameters go into its requests as they do for client
+    /// credentials. The client authenticates as configured, or not at all when it has no
+    /// credential ([`AuthMethod::None`]), which servers allow for these grants. In a file or
+    /// the environment: `grant` and the files of its tokens (see [`Settings`]). Default:
+    /// [`Grant::ClientCredentials`].
+    ///
+    /// ```
+    /// use tower_client_credentials::{AuthMethod, Config, TokenExchange};
+    ///
+    /// let config = Config::builder_without_secret("https://sts.example.com/v1/token", "")
+    ///     .grant(TokenExchange::subject_token_file("/var/run/secrets/tokens/sts", "jwt"))
+    ///     .build()?;
+    /// assert_eq!(config.auth_method(), AuthMethod::None);
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn grant(mut self, grant: impl Into<Grant>) -> Self {
+        self.grant = Some(grant.into());
+        self
+    }
+
     /// Adds scopes to request: one scope, or several separated by spaces (`"read write"`).
     /// May be called more than once. Default: none (the server's default scope).
     pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
@@ -211,12 +234,67 @@ impl ConfigBuilder {
         self
     }
 
-    /// The audience (`aud`) of client assertions. Default: the token endpoint URL, as Okta,
-    /// Keycloak and Microsoft Entra ID expect; a server that wants its issuer instead gets
-    /// [`ServerMetadata::issuer`](crate::ServerMetadata::issuer).
+    /// The audience (`aud`) of the assertions this crate signs: a URL, or `"issuer"` for the
+    /// authorization server's [`issuer`](Self::issuer) identifier (known from discovery, or
+    /// set), by the rules of draft-ietf-oauth-rfc7523bis, which closes an audience-confusion
+    /// attack (CVE-2025-27370, CVE-2025-27371): the issuer is then the sole audience, and
+    /// client assertions are typed `client-authentication+jwt` (otherwise `JWT`).
+    ///
+    /// Default: the token endpoint URL, the one value Microsoft Entra ID and Okta document
+    /// (Okta has refused the issuer), and one that Keycloak, Auth0 and node-oidc-provider
+    /// accept too; no server metadata says which a server takes, so the choice is yours
+    /// (the guide's [authentication chapter](crate::guide::authentication) has the evidence).
+    /// Choose `"issuer"` for servers that require it (FAPI 2.0 profiles, Duende's and
+    /// Connect2id's strict modes).
+    ///
+    /// ```
+    /// use tower_client_credentials::{AuthMethod, Config};
+    ///
+    /// let config = Config::builder("https://idp.example.com/oauth2/token", "orders", "s3cret")
+    ///     .auth_method(AuthMethod::ClientSecretJwt)
+    ///     .issuer("https://idp.example.com")
+    ///     .assertion_audience("issuer")
+    ///     .build()?;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
     #[cfg(feature = "jwt")]
     pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
         self.settings.assertion_audience = Some(audience.into());
+        self
+    }
+
+    /// The authorization server's issuer identifier, for an
+    /// [`assertion_audience`](Self::assertion_audience) of `"issuer"`. Default: the one
+    /// [discovery](crate::ServerMetadata) found, if the configuration came from it.
+    ///
+    /// ```
+    /// # use tower_client_credentials::Config;
+    /// let builder = Config::builder("https://idp.example.com/token", "orders", "s3cret")
+    ///     .issuer("https://idp.example.com");
+    /// ```
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.settings.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The `client_assertion_type` sent with client assertions: `"jwt-bearer"`
+    /// ([`JWT_BEARER_ASSERTION_TYPE`](crate::JWT_BEARER_ASSERTION_TYPE), RFC 7523, which
+    /// every server takes), `"jwt-spiffe"`
+    /// ([`JWT_SPIFFE_ASSERTION_TYPE`](crate::JWT_SPIFFE_ASSERTION_TYPE), a SPIFFE JWT-SVID
+    /// for servers that implement draft-ietf-oauth-spiffe-client-auth, such as Keycloak's
+    /// SPIFFE authenticator), or another URN. Default: `jwt-bearer`, which node-oidc-provider
+    /// and Keycloak's standard JWT authenticator require.
+    ///
+    /// ```
+    /// # use tower_client_credentials::Config;
+    /// let config = Config::builder_without_secret("https://idp.example.com/token", "orders")
+    ///     .client_assertion_file("/var/run/secrets/spiffe/jwt-svid")
+    ///     .client_assertion_type("jwt-spiffe")
+    ///     .build()?;
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn client_assertion_type(mut self, assertion_type: impl Into<String>) -> Self {
+        self.settings.client_assertion_type = Some(assertion_type.into());
         self
     }
 

@@ -112,7 +112,7 @@ mod tests {
 
     use crate::config::settings::tests::settings;
     use crate::config::test_support::{certificate_files, from_map, TempFiles, MINUTE};
-    use crate::config::AuthMethod;
+    use crate::config::{AuthMethod, Grant, Held};
 
     const REQUIRED: [(&str, &str); 3] = [
         ("ORDERS_TOKEN_URL", "https://auth.example.com/token"),
@@ -184,6 +184,19 @@ mod tests {
         let text = |text: &str| text.to_owned();
         let secret_file = files.write("client-secret", "file-secret\n");
         let assertion_file = files.write("assertion.jwt", "a.b.c");
+        let subject_token = files.write("subject.jwt", "a.b.c");
+        let exchange = || ("grant", text("token_exchange"));
+        let exchanged = || ("subject_token_file", subject_token.clone());
+        let jwt_type = || ("subject_token_type", text("jwt"));
+        fn exchange_of(c: &Config) -> Option<&crate::TokenExchange> {
+            match &c.requested.grant {
+                Grant::TokenExchange(exchange) => Some(exchange),
+                _ => None,
+            }
+        }
+        fn subject(c: &Config) -> Option<&crate::config::Presented> {
+            exchange_of(c).map(|e| &e.subject)
+        }
 
         let cases: Vec<Case> = vec![
             ("token_url", text("https://other.example/t"), vec![], |c| {
@@ -320,6 +333,91 @@ mod tests {
                     })
                 },
             ),
+            ("grant", text("token_exchange"), vec![exchanged(), jwt_type()], |c| {
+                c.is_ok_and(|c| matches!(c.requested.grant, Grant::TokenExchange(_)))
+            }),
+            ("subject_token_file", subject_token.clone(), vec![exchange(), jwt_type()], |c| {
+                c.is_ok_and(|c| {
+                    subject(c).is_some_and(
+                        |s| matches!(&s.held, Held::File(path) if path.ends_with("subject.jwt")),
+                    )
+                })
+            }),
+            ("subject_token_type", text("id_token"), vec![exchange(), exchanged()], |c| {
+                c.is_ok_and(|c| {
+                    subject(c).is_some_and(|s| {
+                        s.token_type.as_deref() == Some(crate::TokenExchange::ID_TOKEN)
+                    })
+                })
+            }),
+            (
+                "actor_token_file",
+                subject_token.clone(),
+                vec![exchange(), exchanged(), jwt_type(), ("actor_token_type", text("jwt"))],
+                |c| c.is_ok_and(|c| exchange_of(c).is_some_and(|e| e.actor.is_some())),
+            ),
+            (
+                "actor_token_type",
+                text("jwt"),
+                vec![
+                    exchange(),
+                    exchanged(),
+                    jwt_type(),
+                    ("actor_token_file", subject_token.clone()),
+                ],
+                |c| {
+                    c.is_ok_and(|c| {
+                        exchange_of(c).and_then(|e| e.actor.as_ref()).is_some_and(|a| {
+                            a.token_type.as_deref() == Some(crate::TokenExchange::JWT)
+                        })
+                    })
+                },
+            ),
+            (
+                "requested_token_type",
+                text("access_token"),
+                vec![exchange(), exchanged(), jwt_type()],
+                |c| {
+                    c.is_ok_and(|c| {
+                        exchange_of(c).is_some_and(|e| {
+                            e.requested_token_type.as_deref()
+                                == Some(crate::TokenExchange::ACCESS_TOKEN)
+                        })
+                    })
+                },
+            ),
+            ("assertion_file", subject_token.clone(), vec![("grant", text("jwt_bearer"))], |c| {
+                c.is_ok_and(
+                    |c| matches!(&c.requested.grant, Grant::JwtBearer(b) if b.assertion.is_some()),
+                )
+            }),
+            #[cfg(feature = "jwt")]
+            (
+                "assertion_subject",
+                text("user@example.com"),
+                vec![
+                    no_secret(),
+                    ("grant", text("jwt_bearer")),
+                    ("client_key_file", signing_key.clone()),
+                    ("client_key_algorithm", text("ES256")),
+                ],
+                |c| {
+                    c.is_ok_and(|c| {
+                        c.endpoint.auth_method == AuthMethod::None
+                            && matches!(&c.requested.grant, Grant::JwtBearer(b)
+                                if b.claims.subject.as_deref() == Some("user@example.com"))
+                    })
+                },
+            ),
+            ("issuer", text("https://issuer.example"), vec![], |c| {
+                // Known, and used only by an `assertion_audience` of `issuer`.
+                c.is_ok()
+            }),
+            ("client_assertion_type", text("jwt-spiffe"), vec![], |c| {
+                c.is_ok_and(|c| {
+                    c.endpoint.client_assertion_type == crate::JWT_SPIFFE_ASSERTION_TYPE
+                })
+            }),
             #[cfg(feature = "jwt")]
             ("assertion_audience", text("https://issuer.example"), vec![], |c| {
                 c.is_ok_and(|c| {

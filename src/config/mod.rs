@@ -17,6 +17,7 @@ mod builder;
 #[cfg(feature = "dpop")]
 pub(crate) mod dpop;
 mod env;
+mod grant;
 pub(crate) mod origin;
 mod params;
 mod settings;
@@ -27,6 +28,8 @@ mod text;
 pub use auth_method::AuthMethod;
 pub(crate) use build::{check_param_name, check_resource, check_scope, is_loopback};
 pub use builder::ConfigBuilder;
+pub use grant::{Grant, JwtBearer, TokenExchange};
+pub(crate) use grant::{Held, Presented};
 pub use params::TokenParams;
 pub(crate) use params::{resolved_path, Route};
 pub use settings::Settings;
@@ -40,6 +43,8 @@ use origin::Origin;
 /// What discovery found out about the server, for [`ConfigBuilder::build`] to choose by.
 #[derive(Debug, Clone)]
 pub(crate) struct Discovered {
+    /// `issuer`.
+    pub(crate) issuer: String,
     /// `token_endpoint_auth_methods_supported`.
     pub(crate) auth_methods: Vec<String>,
     /// `mtls_endpoint_aliases.token_endpoint`.
@@ -66,6 +71,13 @@ pub const DEFAULT_INVALIDATION_INTERVAL: Duration = Duration::from_secs(5);
 /// How many tokens a layer keeps at most by default, beside its own: see
 /// [`ConfigBuilder::max_cached_tokens`].
 pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100;
+/// The `client_assertion_type` of a JWT (RFC 7523 §2.2), the default of
+/// [`ConfigBuilder::client_assertion_type`].
+pub const JWT_BEARER_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The `client_assertion_type` of a SPIFFE JWT-SVID (draft-ietf-oauth-spiffe-client-auth).
+pub const JWT_SPIFFE_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-spiffe";
 /// How long a client assertion (`private_key_jwt`, `client_secret_jwt`) is valid: it is used
 /// at once, so a leaked one soon expires.
 #[cfg(feature = "jwt")]
@@ -109,9 +121,11 @@ pub struct Config {
     pub(crate) metrics_label: Option<String>,
 }
 
-/// What a token request asks for: the settings `scope`, `audience`, `resource` and `param`.
+/// What a token request asks for: the settings `grant`, `scope`, `audience`, `resource` and
+/// `param`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Requested {
+    pub(crate) grant: Grant,
     pub(crate) scopes: Vec<String>,
     pub(crate) audience: Option<String>,
     pub(crate) resources: Vec<String>,
@@ -132,6 +146,8 @@ pub(crate) struct Endpoint {
     pub(crate) client_secret_source: Option<Arc<dyn CredentialSource>>,
     /// Where client assertions come from when this crate does not sign them.
     pub(crate) client_assertion_source: Option<Arc<dyn CredentialSource>>,
+    /// The `client_assertion_type` sent with a client assertion.
+    pub(crate) client_assertion_type: String,
     /// How this crate signs client assertions (feature `jwt`).
     #[cfg(feature = "jwt")]
     pub(crate) assertion: Assertion,
@@ -151,6 +167,9 @@ pub(crate) struct Assertion {
     pub(crate) client_key: Option<ClientKey>,
     /// `None` for the token URL.
     pub(crate) audience: Option<String>,
+    /// Whether client assertions follow draft-ietf-oauth-rfc7523bis: the issuer as their sole
+    /// audience, and typed `client-authentication+jwt`.
+    pub(crate) rfc7523bis: bool,
     pub(crate) lifetime: Duration,
 }
 
@@ -248,6 +267,7 @@ impl fmt::Debug for Config {
             .field("token_url", &endpoint.token_url.as_str())
             .field("client_id", &endpoint.client_id)
             .field("client_secret", &"[redacted]")
+            .field("grant", &requested.grant)
             .field("scopes", &requested.scopes)
             .field("audience", &requested.audience)
             .field("resources", &requested.resources)

@@ -12,6 +12,7 @@ use std::fmt;
 use http::Uri;
 
 use super::origin::Origin;
+use super::Grant;
 use super::{check_param_name, check_resource, check_scope};
 use crate::error::ConfigError;
 
@@ -39,6 +40,7 @@ pub struct TokenParams {
     pub(crate) audience: Option<String>,
     pub(crate) resource: Option<Vec<String>>,
     pub(crate) param: Option<Vec<(String, String)>>,
+    pub(crate) grant: Option<Grant>,
 }
 
 impl TokenParams {
@@ -101,6 +103,23 @@ impl TokenParams {
         self
     }
 
+    /// The grant of this token instead of the layer's: a token exchange on behalf of the
+    /// request's user, say, beside the layer's client-credentials token. Requests with equal
+    /// grants (the same subject token value, file or source) share a token. The grant's token
+    /// values are never shown in `Debug`.
+    ///
+    /// ```
+    /// # use tower_client_credentials::{TokenExchange, TokenParams};
+    /// let users_token = "eyJhbGciOi...";
+    /// let params = TokenParams::new()
+    ///     .grant(TokenExchange::subject_token(users_token, TokenExchange::ACCESS_TOKEN))
+    ///     .audience("orders");
+    /// ```
+    pub fn grant(mut self, grant: impl Into<Grant>) -> Self {
+        self.grant = Some(grant.into());
+        self
+    }
+
     /// Whether they could go into a token request, as `build()` checks the layer's own.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         self.scope.iter().flatten().try_for_each(|scope| check_scope(scope))?;
@@ -108,7 +127,8 @@ impl TokenParams {
             return Err(ConfigError::new("audience", "must not be empty"));
         }
         self.resource.iter().flatten().try_for_each(|resource| check_resource(resource))?;
-        self.param.iter().flatten().try_for_each(|(name, _)| check_param_name(name))
+        self.param.iter().flatten().try_for_each(|(name, _)| check_param_name(name))?;
+        self.grant.clone().map_or(Ok(()), |grant| super::grant::check(grant).map(drop))
     }
 }
 
@@ -121,6 +141,7 @@ impl fmt::Debug for TokenParams {
             .field("audience", &self.audience)
             .field("resource", &self.resource)
             .field("param", &names)
+            .field("grant", &self.grant)
             .finish()
     }
 }

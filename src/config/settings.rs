@@ -86,8 +86,11 @@ use crate::error::ConfigError;
 /// | [`danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http) | `danger_allow_plain_http` | `{P}_DANGER_ALLOW_PLAIN_HTTP` | `false` |
 /// | [`client_certificate_files`](crate::ConfigBuilder::client_certificate_files) (or a [`client_certificate`](crate::ConfigBuilder::client_certificate)) | `client_certificate_file`, `client_certificate_key_file` | `{P}_CLIENT_CERTIFICATE_FILE`, `{P}_CLIENT_CERTIFICATE_KEY_FILE` | none |
 /// | [`tls_root_certificate`](crate::ConfigBuilder::tls_root_certificate) | `tls_root_certificate_file` | `{P}_TLS_ROOT_CERTIFICATE_FILE` | the system's roots only |
+/// | [`grant`](crate::ConfigBuilder::grant) (a [`Grant`](crate::Grant)) | `grant`; token exchange: `subject_token_file`, `subject_token_type`, `actor_token_file`, `actor_token_type`, `requested_token_type`; JWT bearer: `assertion_file`, or `assertion_subject` for an assertion signed with the `client_key` | `{P}_GRANT`, `{P}_SUBJECT_TOKEN_FILE`, `{P}_SUBJECT_TOKEN_TYPE`, `{P}_ACTOR_TOKEN_FILE`, `{P}_ACTOR_TOKEN_TYPE`, `{P}_REQUESTED_TOKEN_TYPE`, `{P}_ASSERTION_FILE`, `{P}_ASSERTION_SUBJECT` | `client_credentials` |
 /// | `client_key_file` (or a `client_key`; feature `jwt`) | `client_key_file`, `client_key_algorithm`, `client_key_id` | `{P}_CLIENT_KEY_FILE`, `{P}_CLIENT_KEY_ALGORITHM`, `{P}_CLIENT_KEY_ID` | none; the algorithm `RS256` |
-/// | `assertion_audience` (feature `jwt`) | `assertion_audience` | `{P}_ASSERTION_AUDIENCE` | the token URL |
+/// | `assertion_audience` (feature `jwt`) | `assertion_audience` | `{P}_ASSERTION_AUDIENCE` | the token URL; `issuer` for the issuer (draft-ietf-oauth-rfc7523bis) |
+/// | [`issuer`](crate::ConfigBuilder::issuer) | `issuer` | `{P}_ISSUER` | the discovered one, if any |
+/// | [`client_assertion_type`](crate::ConfigBuilder::client_assertion_type) | `client_assertion_type` | `{P}_CLIENT_ASSERTION_TYPE` | `jwt-bearer` |
 /// | `assertion_lifetime` (feature `jwt`) | `assertion_lifetime` | `{P}_ASSERTION_LIFETIME` | [`DEFAULT_ASSERTION_LIFETIME`](crate::DEFAULT_ASSERTION_LIFETIME) |
 /// | `store_encryption_key` (feature `store`) | `store_encryption_key` | `{P}_STORE_ENCRYPTION_KEY` | derived from the client secret |
 /// | `metrics_label` (feature `metrics`) | `metrics_label` | `{P}_METRICS_LABEL` | the scopes, audience or resources |
@@ -260,6 +263,38 @@ pub struct Settings {
     /// See [`ConfigBuilder::danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http).
     #[serde(default, deserialize_with = "flag")]
     pub(super) danger_allow_plain_http: bool,
+    /// The grant: `client_credentials`, `token_exchange` or `jwt_bearer`. See
+    /// [`ConfigBuilder::grant`](crate::ConfigBuilder::grant).
+    #[serde(default)]
+    pub(super) grant: Option<String>,
+    /// Token exchange: the file holding the subject token, read for every token request. See
+    /// [`TokenExchange::subject_token_file`](crate::TokenExchange::subject_token_file).
+    #[serde(default)]
+    pub(super) subject_token_file: Option<PathBuf>,
+    /// Token exchange: the subject token's type, a URI or a short name (`jwt`,
+    /// `access_token`, `id_token`).
+    #[serde(default)]
+    pub(super) subject_token_type: Option<String>,
+    /// Token exchange: the file holding the actor token. See
+    /// [`TokenExchange::actor_token_file`](crate::TokenExchange::actor_token_file).
+    #[serde(default)]
+    pub(super) actor_token_file: Option<PathBuf>,
+    /// Token exchange: the actor token's type.
+    #[serde(default)]
+    pub(super) actor_token_type: Option<String>,
+    /// Token exchange: the type of token to issue. See
+    /// [`TokenExchange::requested_token_type`](crate::TokenExchange::requested_token_type).
+    #[serde(default)]
+    pub(super) requested_token_type: Option<String>,
+    /// JWT bearer: the file holding the assertion, read for every token request. See
+    /// [`JwtBearer::assertion_file`](crate::JwtBearer::assertion_file).
+    #[serde(default)]
+    pub(super) assertion_file: Option<PathBuf>,
+    /// JWT bearer: the `sub` of the assertion signed with the client key (feature `jwt`). See
+    /// [`JwtBearer::signed`](crate::JwtBearer::signed).
+    #[cfg(feature = "jwt")]
+    #[serde(default)]
+    pub(super) assertion_subject: Option<String>,
     /// A PEM file with the client's certificate chain, for mutual TLS (`tls_client_auth`,
     /// `self_signed_tls_client_auth`); give `client_certificate_key_file` with it. See
     /// [`ConfigBuilder::client_certificate`](crate::ConfigBuilder::client_certificate).
@@ -291,6 +326,12 @@ pub struct Settings {
     #[cfg(feature = "jwt")]
     #[serde(default)]
     pub(super) assertion_audience: Option<String>,
+    /// See [`ConfigBuilder::issuer`](crate::ConfigBuilder::issuer).
+    #[serde(default)]
+    pub(super) issuer: Option<String>,
+    /// See [`ConfigBuilder::client_assertion_type`](crate::ConfigBuilder::client_assertion_type).
+    #[serde(default)]
+    pub(super) client_assertion_type: Option<String>,
     /// See [`ConfigBuilder::assertion_lifetime`](crate::ConfigBuilder::assertion_lifetime).
     #[cfg(feature = "jwt")]
     #[serde(default, deserialize_with = "duration")]
@@ -562,6 +603,7 @@ impl Settings {
             #[cfg(feature = "dpop")]
             dpop_key: None,
             routes: Vec::new(),
+            grant: None,
         }
     }
 }

@@ -31,6 +31,7 @@ pub(super) fn parse_auth_method(text: &str) -> Result<AuthMethod, String> {
     let name = match text.trim().to_ascii_lowercase().as_str() {
         "basic" => "client_secret_basic".to_owned(),
         "post" => "client_secret_post".to_owned(),
+        "none" => return Ok(AuthMethod::None),
         name => name.to_owned(),
     };
     AuthMethod::PREFERENCE.iter().copied().find(|method| method.as_str() == name).ok_or_else(|| {

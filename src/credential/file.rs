@@ -112,21 +112,41 @@ impl AssertionFile {
     }
 
     fn current(&self) -> Result<SecretString, CredentialError> {
-        let assertion = read_trimmed(&self.path)?;
-        match expiry(&self.path, &assertion)? {
-            Some(exp) if exp <= SystemTime::now() => {
-                // The platform may have just replaced it.
-                let again = read_trimmed(&self.path)?;
-                match expiry(&self.path, &again)? {
-                    Some(exp) if exp <= SystemTime::now() => {
-                        Err(CredentialError::expired(&self.path, exp))
-                    }
-                    _ => Ok(again),
-                }
-            }
-            _ => Ok(assertion),
-        }
+        read_unexpired(&self.path, true)
     }
+}
+
+/// A token in a file the platform rotates, for a grant to present: trimmed, and if it is a JWT,
+/// not expired (read once more if it is, as [`AssertionFile`] does). A token that is not a JWT
+/// is taken as it is.
+pub(crate) fn read_token_file(path: &Path) -> Result<SecretString, CredentialError> {
+    read_unexpired(path, false)
+}
+
+/// The trimmed content of `path`, unless it is a JWT that has expired even when read again;
+/// with `require_jwt`, anything but a JWT is an error.
+fn read_unexpired(path: &Path, require_jwt: bool) -> Result<SecretString, CredentialError> {
+    let expiry = |token: &SecretString| match expiry(path, token) {
+        Err(_) if !require_jwt => Ok(None),
+        other => other,
+    };
+    let token = read_trimmed(path)?;
+    match expiry(&token)? {
+        Some(exp) if exp <= SystemTime::now() => {
+            // The platform may have just replaced it.
+            let again = read_trimmed(path)?;
+            match expiry(&again)? {
+                Some(exp) if exp <= SystemTime::now() => Err(CredentialError::expired(path, exp)),
+                _ => Ok(again),
+            }
+        }
+        _ => Ok(token),
+    }
+}
+
+/// When `token` expires, if it is a JWT with an `exp` (read without checking the signature).
+pub(crate) fn jwt_expiry(token: &str) -> Option<SystemTime> {
+    expiry(Path::new(""), &SecretString::from(token)).ok().flatten()
 }
 
 impl CredentialSource for AssertionFile {
@@ -142,7 +162,7 @@ impl CredentialSource for AssertionFile {
 /// Which file is at `path` now, and as of when: its modification time, size and (on Unix)
 /// inode, hashed. A file replaced by a rename or a `..data` swap, or rewritten in place, gets
 /// another, even with the same modification time (`cp -p`); `None` if it cannot be looked at.
-pub(super) fn file_version(path: &Path) -> Option<u64> {
+pub(crate) fn file_version(path: &Path) -> Option<u64> {
     let metadata = fs::metadata(path).ok()?;
     // `DefaultHasher::new` has fixed keys: the same file gives the same number.
     let mut hasher = std::hash::DefaultHasher::new();

@@ -43,6 +43,7 @@ pub use certificate::ClientCertificate;
 #[cfg(feature = "dpop")]
 pub use dpop_key::{DpopAlgorithm, DpopKey};
 pub use error::{CredentialError, CredentialErrorKind};
+pub(crate) use file::{file_version, jwt_expiry, read_token_file};
 pub use file::{AssertionFile, SecretFile};
 #[cfg(feature = "jwt")]
 pub use key::{ClientKey, SigningAlgorithm};

@@ -18,11 +18,15 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::config::{AuthMethod, Endpoint};
+use crate::config::{AuthMethod, Endpoint, Grant, Requested};
 use crate::credential::ClientKey;
 use crate::error::{TokenError, TokenErrorKind};
 
-/// The claims of a client assertion (RFC 7523 §3).
+/// The `typ` of a client assertion by draft-ietf-oauth-rfc7523bis (explicit typing, RFC 8725
+/// §3.11); otherwise assertions have `JWT`.
+const CLIENT_AUTHENTICATION_TYP: &str = "client-authentication+jwt";
+
+/// The claims of an assertion (RFC 7523 §3).
 #[derive(Serialize)]
 struct Claims<'a> {
     iss: &'a str,
@@ -32,15 +36,21 @@ struct Claims<'a> {
     iat: u64,
     nbf: u64,
     exp: u64,
+    /// The requested scopes, for a grant that reads them here (Google's service accounts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
 }
 
-/// Makes the client assertions of one token endpoint.
+/// Makes the client assertions of one token endpoint, or the assertions of its JWT bearer
+/// grant.
 pub(crate) struct AssertionSigner {
     /// The client key; `None` for `client_secret_jwt`, which signs with the current secret.
     key: Option<EncodingKey>,
     header: Header,
-    client_id: String,
+    issuer: String,
+    subject: String,
     audience: String,
+    scope: Option<String>,
     lifetime_secs: u64,
 }
 
@@ -57,21 +67,58 @@ impl AssertionSigner {
             AuthMethod::ClientSecretJwt => (None, Header::new(Algorithm::HS256)),
             _ => return None,
         };
+        let mut header = header;
+        if assertion.rfc7523bis {
+            header.typ = Some(CLIENT_AUTHENTICATION_TYP.to_owned());
+        }
         let audience = assertion.audience.as_deref().unwrap_or(endpoint.token_url.as_str());
         Some(Self {
             key,
             header,
-            client_id: endpoint.client_id.clone(),
+            issuer: endpoint.client_id.clone(),
+            subject: endpoint.client_id.clone(),
             audience: audience.to_owned(),
+            scope: None,
             // Whole seconds, rounded up: `build` refuses lifetimes under a second.
             lifetime_secs: assertion.lifetime.as_secs_f64().ceil() as u64,
         })
     }
 
+    /// The signer of the JWT bearer grant's assertions, when this crate signs them (with the
+    /// client key, for `requested`'s scopes); `None` for any other grant.
+    pub(crate) fn for_grant(endpoint: &Endpoint, requested: &Requested) -> Option<Self> {
+        let Grant::JwtBearer(bearer) = &requested.grant else { return None };
+        if bearer.assertion.is_some() {
+            return None;
+        }
+        let assertion = &endpoint.assertion;
+        // `build` refuses a signed grant without a key.
+        let key = assertion.client_key.as_ref()?;
+        let claims = &bearer.claims;
+        let issuer = claims.issuer.clone().unwrap_or_else(|| endpoint.client_id.clone());
+        let audience = assertion.audience.as_deref().unwrap_or(endpoint.token_url.as_str());
+        let scopes = requested.scopes.join(" ");
+        Some(Self {
+            key: Some(key.encoding_key().clone()),
+            header: key.header(),
+            subject: claims.subject.clone().unwrap_or_else(|| issuer.clone()),
+            issuer,
+            audience: audience.to_owned(),
+            scope: (claims.scope_claim && !scopes.is_empty()).then_some(scopes),
+            lifetime_secs: assertion.lifetime.as_secs_f64().ceil() as u64,
+        })
+    }
+
+    /// Whether the requested scopes go into the assertion instead of the form.
+    pub(crate) fn has_scope(&self) -> bool {
+        self.scope.is_some()
+    }
+
     /// Signs with `key` from now on: the client key file changed.
     pub(crate) fn use_key(&mut self, key: &ClientKey) {
+        let typ = self.header.typ.take();
         self.key = Some(key.encoding_key().clone());
-        self.header = key.header();
+        self.header = Header { typ, ..key.header() };
     }
 
     /// A new assertion, made at `now`, with a `jti` never used before; for
@@ -85,9 +132,10 @@ impl AssertionSigner {
             |detail: String| TokenError::with_detail(TokenErrorKind::ClientAssertion, detail);
         let iat = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
         let claims = Claims {
-            iss: &self.client_id,
-            sub: &self.client_id,
+            iss: &self.issuer,
+            sub: &self.subject,
             aud: &self.audience,
+            scope: self.scope.as_deref(),
             jti: random_id().map_err(|()| failed("no randomness for the `jti`".to_owned()))?,
             iat,
             nbf: iat,
@@ -169,6 +217,42 @@ mod tests {
         let header = header(jwt.expose_secret());
         assert_eq!(header["alg"], "ES256");
         assert_eq!(header["kid"], "k1");
+    }
+
+    #[test]
+    fn assertions_are_typed_jwt_or_by_rfc7523bis_for_the_issuer() {
+        let key = || ClientKey::from_pem(rsa_pem(), SigningAlgorithm::Rs256).unwrap();
+        let jwt = signer(key()).sign(SystemTime::now(), None).unwrap();
+        assert_eq!(header(jwt.expose_secret())["typ"], "JWT");
+        let config = Config::builder_without_secret("https://idp.example/oauth2/token", "c")
+            .client_key(key())
+            .issuer("https://idp.example")
+            .assertion_audience("issuer")
+            .build()
+            .unwrap();
+        let mut signer = AssertionSigner::new(&config.endpoint).unwrap();
+        signer.use_key(&key());
+        let jwt = signer.sign(SystemTime::now(), None).unwrap();
+        assert_eq!(header(jwt.expose_secret())["typ"], "client-authentication+jwt");
+        assert_eq!(payload(jwt.expose_secret())["aud"], "https://idp.example");
+    }
+
+    #[test]
+    fn a_grant_assertion_names_its_subject_and_may_carry_the_scopes() {
+        let config = Config::builder_without_secret("https://oauth2.example/token", "sa@example")
+            .client_key(ClientKey::from_pem(rsa_pem(), SigningAlgorithm::Rs256).unwrap())
+            .grant(crate::JwtBearer::signed().subject("user@example").scope_claim())
+            .scope("a b")
+            .build()
+            .unwrap();
+        assert_eq!(config.endpoint.auth_method, AuthMethod::None);
+        assert!(AssertionSigner::new(&config.endpoint).is_none(), "no client assertion");
+        let signer = AssertionSigner::for_grant(&config.endpoint, &config.requested).unwrap();
+        let claims = payload(signer.sign(SystemTime::now(), None).unwrap().expose_secret());
+        assert_eq!(claims["iss"], "sa@example");
+        assert_eq!(claims["sub"], "user@example");
+        assert_eq!(claims["aud"], "https://oauth2.example/token");
+        assert_eq!(claims["scope"], "a b");
     }
 
     #[test]

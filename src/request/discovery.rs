@@ -241,6 +241,7 @@ impl ServerMetadata {
 
     fn discovered(&self) -> Discovered {
         Discovered {
+            issuer: self.issuer.clone(),
             auth_methods: self.auth_methods.clone(),
             mtls_token_endpoint: self.mtls_token_endpoint.clone(),
             #[cfg(feature = "jwt")]

@@ -194,7 +194,6 @@ pub(crate) struct TokenProofs {
     /// The token URL without its query.
     htu: String,
     nonce: Mutex<Nonce>,
-    pub(crate) allow_bearer: bool,
 }
 
 /// The token endpoint's latest nonce.
@@ -211,7 +210,6 @@ impl TokenProofs {
             prover: Prover::new(&dpop.key),
             htu: url[..url::Position::AfterPath].to_owned(),
             nonce: Mutex::default(),
-            allow_bearer: dpop.allow_bearer,
         }
     }
 

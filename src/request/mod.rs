@@ -26,11 +26,13 @@ mod assertion;
 pub(crate) mod discovery;
 #[cfg(feature = "dpop")]
 pub(crate) mod dpop;
+mod grant;
 pub(crate) mod response;
 
 #[cfg(feature = "jwt")]
 use assertion::AssertionSigner;
-use response::TokenResponse;
+use grant::{GrantRequest, GrantTokens};
+use response::{Expected, TokenResponse};
 
 use crate::config::{AuthMethod, Endpoint, Requested};
 use crate::credential::CredentialSource;
@@ -43,15 +45,14 @@ pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The longest `Retry-After` honoured; a longer one is taken to be this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 
-/// The `client_assertion_type` of a JWT (RFC 7523 §2.2).
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
 /// Which credential a token request sent: the version of its source (see
 /// [`CredentialSource::version`]) and of the key and certificate files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CredentialVersion {
     source: Option<u64>,
     files: Option<Seen>,
+    /// The tokens the grant presents, if it reads them for each request.
+    grant: Option<u64>,
 }
 
 /// A token endpoint and what to send it.
@@ -63,6 +64,7 @@ pub(crate) struct TokenEndpoint {
     form: String,
     client_id: String,
     method: AuthMethod,
+    client_assertion_type: String,
     form_encode_basic_credentials: bool,
     /// The client secret given to the builder (empty if there is none).
     secret: SecretString,
@@ -72,6 +74,13 @@ pub(crate) struct TokenEndpoint {
     /// Signs a client assertion for each request, with the JWT methods and a key or secret.
     #[cfg(feature = "jwt")]
     signer: Mutex<Option<AssertionSigner>>,
+    /// The tokens the grant presents (token exchange, JWT bearer).
+    grant: GrantRequest,
+    /// Signs the JWT bearer grant's assertion for each request, with the client key.
+    #[cfg(feature = "jwt")]
+    grant_signer: Mutex<Option<AssertionSigner>>,
+    /// What the answer must be.
+    expected: Expected,
     /// The key and certificate files to read again when they change (shared with the other
     /// endpoints of the configuration), and which versions of them this one uses.
     files: Option<(Arc<CredentialFiles>, Mutex<Seen>)>,
@@ -87,8 +96,14 @@ impl TokenEndpoint {
     /// The endpoint of `endpoint`, asking for what `requested` says.
     pub(crate) fn new(endpoint: &Endpoint, requested: &Requested) -> Self {
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if !requested.scopes.is_empty() {
+        grant::append_fixed(requested, &mut form);
+        #[cfg(feature = "jwt")]
+        let grant_signer = AssertionSigner::for_grant(endpoint, requested);
+        #[cfg(feature = "jwt")]
+        let scopes_in_assertion = grant_signer.as_ref().is_some_and(AssertionSigner::has_scope);
+        #[cfg(not(feature = "jwt"))]
+        let scopes_in_assertion = false;
+        if !requested.scopes.is_empty() && !scopes_in_assertion {
             form.append_pair("scope", &requested.scopes.join(" "));
         }
         if let Some(audience) = &requested.audience {
@@ -112,11 +127,20 @@ impl TokenEndpoint {
             form: form.finish(),
             client_id: endpoint.client_id.clone(),
             method: endpoint.auth_method,
+            client_assertion_type: endpoint.client_assertion_type.clone(),
             form_encode_basic_credentials: endpoint.form_encode_basic_credentials,
             secret: endpoint.client_secret.clone(),
             source,
             #[cfg(feature = "jwt")]
             signer: Mutex::new(AssertionSigner::new(endpoint)),
+            grant: GrantRequest::new(&requested.grant),
+            #[cfg(feature = "jwt")]
+            grant_signer: Mutex::new(grant_signer),
+            expected: Expected::new(
+                &requested.grant,
+                #[cfg(feature = "dpop")]
+                endpoint.dpop.as_ref().map(|dpop| dpop.allow_bearer),
+            ),
             files: endpoint.credential_files.clone().map(|files| (files, Mutex::default())),
             rejected: Mutex::new(None),
             #[cfg(feature = "dpop")]
@@ -143,27 +167,38 @@ impl TokenEndpoint {
 
     async fn request_with_rotation(&self) -> Result<TokenResponse, TokenError> {
         self.reload_changed_files();
-        // Taken before the credential is read: a change after it is a change.
+        // Taken before the credentials are read: a change after it is a change.
         let mut version = self.credential_version();
         let credential = self.rotating_credential(false).await?;
-        let mut result = self.exchange(credential.as_ref()).await;
-        let rejected =
-            |result: &Result<_, _>| result.as_ref().is_err_and(TokenError::rejects_the_client);
-        if let Some(sent) = credential.filter(|_| rejected(&result)) {
+        let tokens = self.grant.tokens(false).await?;
+        let mut result = self.exchange(credential.as_ref(), &tokens).await;
+        let refused = |result: &Result<_, TokenError>| {
+            result.as_ref().is_err_and(|e| e.rejects_the_client() || e.rejects_the_grant())
+        };
+        if refused(&result) && (credential.is_some() || self.grant.presents()) {
             version = self.credential_version();
-            let fresh = self.rotating_credential(true).await?;
-            if let Some(fresh) = fresh.filter(|fresh| fresh.expose_secret() != sent.expose_secret())
-            {
+            let fresh = match &credential {
+                Some(_) => self.rotating_credential(true).await?,
+                None => None,
+            };
+            let fresh_tokens = self.grant.tokens(true).await?;
+            let changed =
+                |a: &SecretString, b: &SecretString| a.expose_secret() != b.expose_secret();
+            let credential_changed =
+                fresh.as_ref().zip(credential.as_ref()).is_some_and(|(a, b)| changed(a, b));
+            let tokens_changed =
+                fresh_tokens.iter().zip(&tokens).any(|((_, a), (_, b))| changed(a, b));
+            if credential_changed || tokens_changed {
                 tracing::info!(
-                    "the client was rejected and its credential has changed; asking again"
+                    "the token endpoint refused a credential that has changed since; asking again"
                 );
-                result = self.exchange(Some(&fresh)).await;
+                result = self.exchange(fresh.as_ref().or(credential.as_ref()), &fresh_tokens).await;
             }
         }
         let mut last_rejected = self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
         match &result {
             Ok(_) => *last_rejected = None,
-            Err(_) if rejected(&result) => *last_rejected = Some(version),
+            Err(_) if refused(&result) => *last_rejected = Some(version),
             Err(_) => {}
         }
         drop(last_rejected);
@@ -177,7 +212,11 @@ impl TokenEndpoint {
         let source = self.source.as_ref().and_then(|source| {
             std::panic::catch_unwind(AssertUnwindSafe(|| source.version())).unwrap_or(None)
         });
-        CredentialVersion { source, files: self.files.as_ref().map(|(files, _)| files.look()) }
+        CredentialVersion {
+            source,
+            files: self.files.as_ref().map(|(files, _)| files.look()),
+            grant: self.grant.presents().then(|| self.grant.version()).flatten(),
+        }
     }
 
     /// Whether the client's credential changed since the endpoint last rejected it: worth
@@ -206,9 +245,11 @@ impl TokenEndpoint {
         }
         #[cfg(feature = "jwt")]
         if let Some(key) = reloaded.client_key {
-            let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(signer) = signer.as_mut() {
-                signer.use_key(&key);
+            for signer in [&self.signer, &self.grant_signer] {
+                let mut signer = signer.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(signer) = signer.as_mut() {
+                    signer.use_key(&key);
+                }
             }
         }
     }
@@ -223,17 +264,25 @@ impl TokenEndpoint {
     /// One request, with `rotating` (the credential from the source) or else the fixed one.
     /// With DPoP, a server that answers `use_dpop_nonce` with a new nonce gets it once more,
     /// with that nonce.
-    async fn exchange(&self, rotating: Option<&SecretString>) -> Result<TokenResponse, TokenError> {
-        let answer = self.send(rotating).await;
+    async fn exchange(
+        &self,
+        rotating: Option<&SecretString>,
+        tokens: &GrantTokens,
+    ) -> Result<TokenResponse, TokenError> {
+        let answer = self.send(rotating, tokens).await;
         #[cfg(feature = "dpop")]
         if self.dpop.as_ref().is_some_and(|dpop| dpop.wants_resend(&answer)) {
-            return self.send(rotating).await;
+            return self.send(rotating, tokens).await;
         }
         answer
     }
 
-    async fn send(&self, rotating: Option<&SecretString>) -> Result<TokenResponse, TokenError> {
-        let request = self.prepare(rotating)?;
+    async fn send(
+        &self,
+        rotating: Option<&SecretString>,
+        tokens: &GrantTokens,
+    ) -> Result<TokenResponse, TokenError> {
+        let request = self.prepare(rotating, tokens)?;
         #[cfg(feature = "dpop")]
         let request = match &self.dpop {
             Some(dpop) => request.header(dpop::DPOP, dpop.proof()?),
@@ -264,20 +313,24 @@ impl TokenEndpoint {
             }
             body.extend_from_slice(&chunk);
         }
-        #[cfg(feature = "dpop")]
-        if let Some(dpop) = &self.dpop {
-            return response::parse_dpop(status, retry_after, &body, dpop.allow_bearer);
-        }
-        response::parse(status, retry_after, &body)
+        response::parse_expecting(status, retry_after, &body, &self.expected)
     }
 
     /// The request, with the client's credential in its header or its form.
     fn prepare(
         &self,
         rotating: Option<&SecretString>,
+        tokens: &GrantTokens,
     ) -> Result<reqwest::RequestBuilder, TokenError> {
         let secret = rotating.unwrap_or(&self.secret);
         let mut form = form_urlencoded::Serializer::for_suffix(self.form.clone(), 0);
+        for (name, token) in tokens {
+            form.append_pair(name, token.expose_secret());
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(signer) = &*self.grant_signer.lock().unwrap_or_else(PoisonError::into_inner) {
+            form.append_pair("assertion", signer.sign(SystemTime::now(), None)?.expose_secret());
+        }
         let client = self.client.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let mut request = client
             .post(self.url.clone())
@@ -298,13 +351,13 @@ impl TokenEndpoint {
             #[cfg(feature = "jwt")]
             AuthMethod::ClientSecretJwt => {
                 form.append_pair("client_id", &self.client_id);
-                form.append_pair("client_assertion_type", ASSERTION_TYPE);
+                form.append_pair("client_assertion_type", &self.client_assertion_type);
                 let assertion = self.sign(Some(secret))?;
                 form.append_pair("client_assertion", assertion.expose_secret());
             }
             AuthMethod::PrivateKeyJwt => {
                 form.append_pair("client_id", &self.client_id);
-                form.append_pair("client_assertion_type", ASSERTION_TYPE);
+                form.append_pair("client_assertion_type", &self.client_assertion_type);
                 let assertion = match rotating {
                     Some(assertion) => assertion.clone(),
                     None => self.sign(None)?,
@@ -315,6 +368,11 @@ impl TokenEndpoint {
             AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
                 form.append_pair("client_id", &self.client_id);
             }
+            // RFC 6749 §2.3: a client that does not authenticate may still say who it is.
+            AuthMethod::None if !self.client_id.is_empty() => {
+                form.append_pair("client_id", &self.client_id);
+            }
+            AuthMethod::None => {}
         }
         Ok(request.body(form.finish()))
     }

@@ -7,13 +7,14 @@
 //! spaces (it goes into a header, and a newline there would be header injection); an `error`
 //! in a 200 answer is a failure; `expires_in` must be a positive number.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::LIFETIME_CEILING;
+use crate::config::{Grant, LIFETIME_CEILING};
+use crate::credential::jwt_expiry;
 use crate::error::{sanitize, OAuthError, TokenError, TokenErrorKind};
 
 /// How much text from the network an error may quote.
@@ -31,7 +32,10 @@ pub(crate) struct TokenResponse {
     /// `Bearer <token>` (or `DPoP <token>`, for a DPoP-bound token), marked sensitive.
     pub(crate) header: HeaderValue,
     pub(crate) token_type: String,
+    /// `expires_in`, or when there is none, how long a JWT access token has until its `exp`.
     pub(crate) expires_in: Option<Duration>,
+    /// Microsoft Entra's `refresh_in`: refresh no later than this.
+    pub(crate) refresh_in: Option<Duration>,
     pub(crate) scope: Option<String>,
 }
 
@@ -43,6 +47,8 @@ struct Fields {
     token_type: Option<Value>,
     expires_in: Option<Value>,
     scope: Option<Value>,
+    refresh_in: Option<Value>,
+    issued_token_type: Option<Value>,
     error: Option<Value>,
     error_description: Option<Value>,
     error_uri: Option<Value>,
@@ -54,47 +60,66 @@ struct Fields {
     apigee_error: Option<Value>,
 }
 
-/// Interprets a complete answer from the token endpoint to a request without a DPoP proof.
+/// Interprets a complete answer to a client-credentials request without a DPoP proof.
+#[cfg(test)]
 pub(crate) fn parse(
     status: StatusCode,
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<TokenResponse, TokenError> {
-    parse_accepting(status, retry_after, body, Accepted::Bearer)
+    parse_expecting(status, retry_after, body, &Expected::default())
 }
 
-/// Interprets a complete answer to a request with a DPoP proof: the token must be a `DPoP`
-/// one, or, if `allow_bearer`, may be a bearer token.
-#[cfg(feature = "dpop")]
-pub(crate) fn parse_dpop(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &[u8],
-    allow_bearer: bool,
-) -> Result<TokenResponse, TokenError> {
-    parse_accepting(status, retry_after, body, Accepted::Dpop { allow_bearer })
+/// What a token response must be, from what its request asked for.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Expected {
+    accepted: Accepted,
+    /// Token exchange: the `issued_token_type` asked for (`None`: any), and whether a
+    /// `token_type` of `N_A` (not an access token) is acceptable.
+    exchange: Option<(Option<String>, bool)>,
+}
+
+impl Expected {
+    /// The answer to a request for `grant`, with a DPoP proof if `dpop` (`Some(allow_bearer)`).
+    pub(crate) fn new(grant: &Grant, #[cfg(feature = "dpop")] dpop: Option<bool>) -> Self {
+        #[cfg(feature = "dpop")]
+        let accepted =
+            dpop.map_or(Accepted::Bearer, |allow_bearer| Accepted::Dpop { allow_bearer });
+        #[cfg(not(feature = "dpop"))]
+        let accepted = Accepted::Bearer;
+        let exchange = match grant {
+            Grant::TokenExchange(exchange) => Some((
+                exchange.requested_token_type.clone(),
+                exchange.accepts_other_than_access_tokens(),
+            )),
+            _ => None,
+        };
+        Self { accepted, exchange }
+    }
 }
 
 /// The token types a request may be answered with.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, Default)]
 enum Accepted {
+    #[default]
     Bearer,
     #[cfg(feature = "dpop")]
-    Dpop {
-        allow_bearer: bool,
-    },
+    Dpop { allow_bearer: bool },
 }
 
 /// The `Authorization` scheme of a token.
 const BEARER: &str = "Bearer";
 #[cfg(feature = "dpop")]
 const DPOP: &str = "DPoP";
+/// RFC 8693 §2.2.1: the issued token is not an access token.
+const NOT_AN_ACCESS_TOKEN: &str = "N_A";
 
-fn parse_accepting(
+/// Interprets a complete answer from the token endpoint.
+pub(crate) fn parse_expecting(
     status: StatusCode,
     retry_after: Option<Duration>,
     body: &[u8],
-    accepted: Accepted,
+    expected: &Expected,
 ) -> Result<TokenResponse, TokenError> {
     let fields = serde_json::from_slice::<Fields>(body);
     if !status.is_success() {
@@ -108,13 +133,57 @@ fn parse_accepting(
     if let Some(oauth) = oauth_error(&fields) {
         return Err(TokenError::response(status, Some(oauth), None, retry_after));
     }
-    let (token_type, scheme) = token_type(fields.token_type, accepted)?;
+    let not_an_access_token_ok = match &expected.exchange {
+        Some((requested, other_types)) => {
+            issued_token_type(&fields.issued_token_type, requested.as_deref())?;
+            *other_types
+        }
+        None => false,
+    };
+    let (token_type, scheme) =
+        token_type(fields.token_type, expected.accepted, not_an_access_token_ok)?;
+    let header = authorization(fields.access_token, scheme)?;
+    let expires_in = match expires_in(fields.expires_in)? {
+        Some(expires_in) => Some(expires_in),
+        None => until_exp(token_in(&header), SystemTime::now()),
+    };
     Ok(TokenResponse {
-        header: authorization(fields.access_token, scheme)?,
+        header,
         token_type,
-        expires_in: expires_in(fields.expires_in)?,
+        expires_in,
+        refresh_in: refresh_in(fields.refresh_in),
         scope: text(&fields.scope).filter(|s| !s.is_empty()).map(str::to_owned),
     })
+}
+
+/// RFC 8693 §2.2.1: a token exchange answer says what it issued, and that is what was asked.
+fn issued_token_type(value: &Option<Value>, requested: Option<&str>) -> Result<(), TokenError> {
+    let wrong = |detail: String| {
+        Err(TokenError::about(TokenErrorKind::IssuedTokenType, "issued_token_type", detail))
+    };
+    match (text(value), requested) {
+        (None, _) => wrong("no issued_token_type, which a token exchange answer must have".into()),
+        (Some(issued), Some(requested)) if issued != requested => wrong(format!(
+            "issued_token_type {}, not the requested {}",
+            quoted(&Value::String(issued.to_owned())),
+            quoted(&Value::String(requested.to_owned()))
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How long the JWT `token` has until its `exp` at `now`, read for timing only: the signature
+/// is not checked, and the token is not ours to verify. `None` if it is not a JWT with an
+/// `exp`; zero if that has passed (the cache then refuses it as expired on arrival).
+fn until_exp(token: &str, now: SystemTime) -> Option<Duration> {
+    let exp = jwt_expiry(token)?;
+    Some(exp.duration_since(now).unwrap_or_default().min(LIFETIME_CEILING))
+}
+
+/// `refresh_in` in seconds, as `expires_in` is written; anything unusable is ignored (it is a
+/// hint).
+fn refresh_in(value: Option<Value>) -> Option<Duration> {
+    expires_in(value).ok().flatten().filter(|refresh_in| !refresh_in.is_zero())
 }
 
 /// A token kept in a store, checked as strictly as one from the endpoint.
@@ -134,6 +203,7 @@ pub(crate) fn stored(
         header: authorization(Some(Value::String(access_token)), scheme)?,
         token_type,
         expires_in: Some(lifetime),
+        refresh_in: None,
         scope,
     })
 }
@@ -189,17 +259,33 @@ fn authorization(access_token: Option<Value>, scheme: &str) -> Result<HeaderValu
 /// The token type as sent (`Bearer` if none), and the scheme to send the token with. With
 /// DPoP, RFC 9449 §5: the answer must say `DPoP`; a bearer answer means the server ignored the
 /// proof, and the token is not bound to the key.
+///
+/// A token exchange may issue something other than an access token, `token_type` `N_A`: it is
+/// sent as a bearer token when `not_an_access_token_ok` (another type was requested), and
+/// refused otherwise.
 fn token_type(
     value: Option<Value>,
     accepted: Accepted,
+    not_an_access_token_ok: bool,
 ) -> Result<(String, &'static str), TokenError> {
-    let unsupported =
-        |detail: String| Err(TokenError::with_detail(TokenErrorKind::UnsupportedTokenType, detail));
+    let unsupported = |detail: String| {
+        Err(TokenError::about(TokenErrorKind::UnsupportedTokenType, "token_type", detail))
+    };
     let bearer = match &value {
         None | Some(Value::Null) => Some(BEARER.to_owned()),
         Some(Value::String(t))
             if t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("bearertoken") =>
         {
+            Some(t.clone())
+        }
+        Some(Value::String(t)) if t == NOT_AN_ACCESS_TOKEN => {
+            if !not_an_access_token_ok {
+                return unsupported(
+                    "\"N_A\": the exchange issued something other than an access token; ask \
+                     for another type with `requested_token_type` to accept it"
+                        .to_owned(),
+                );
+            }
             Some(t.clone())
         }
         _ => None,
@@ -355,11 +441,97 @@ mod tests {
         );
     }
 
+    fn exchange(requested: Option<&str>, body: &str) -> Result<TokenResponse, TokenError> {
+        let mut exchange = crate::TokenExchange::subject_token("s", "jwt");
+        if let Some(requested) = requested {
+            exchange = exchange.requested_token_type(requested);
+        }
+        let expected = Expected::new(
+            &exchange.into(),
+            #[cfg(feature = "dpop")]
+            None,
+        );
+        parse_expecting(StatusCode::OK, None, body.as_bytes(), &expected)
+    }
+
+    #[test]
+    fn a_token_exchange_answer_must_issue_the_requested_type() {
+        const ACCESS: &str = crate::TokenExchange::ACCESS_TOKEN;
+        let issued = |issued: &str, token_type: &str| {
+            format!(
+                r#"{{"access_token":"t","issued_token_type":"{issued}","token_type":"{token_type}"}}"#
+            )
+        };
+        assert_eq!(exchange(Some(ACCESS), &issued(ACCESS, "Bearer")).unwrap().header, "Bearer t");
+        assert_eq!(exchange(None, &issued(ACCESS, "Bearer")).unwrap().header, "Bearer t");
+        let error =
+            exchange(Some(ACCESS), &issued(crate::TokenExchange::JWT, "Bearer")).unwrap_err();
+        assert_eq!(error.kind(), TokenErrorKind::IssuedTokenType);
+        assert_eq!(error.field(), Some("issued_token_type"));
+        assert!(error.to_string().contains("token-type:jwt"), "{error}");
+        let missing = exchange(None, r#"{"access_token":"t","token_type":"Bearer"}"#).unwrap_err();
+        assert_eq!(missing.kind(), TokenErrorKind::IssuedTokenType);
+    }
+
+    #[test]
+    fn not_an_access_token_is_refused_unless_another_type_was_requested() {
+        const ID: &str = crate::TokenExchange::ID_TOKEN;
+        let body =
+            format!(r#"{{"access_token":"t","issued_token_type":"{ID}","token_type":"N_A"}}"#);
+        let response = exchange(Some(ID), &body).unwrap();
+        assert_eq!((response.header.to_str().unwrap(), &*response.token_type), ("Bearer t", "N_A"));
+        let error = exchange(None, &body).unwrap_err();
+        assert_eq!(error.kind(), TokenErrorKind::UnsupportedTokenType);
+        assert_eq!(error.field(), Some("token_type"));
+        // Client credentials never take one.
+        assert_eq!(
+            kind(200, r#"{"access_token":"t","token_type":"N_A"}"#),
+            TokenErrorKind::UnsupportedTokenType
+        );
+    }
+
+    fn jwt_access_token(exp: u64) -> String {
+        use base64::Engine;
+        let encode = |part: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(part);
+        format!("{}.{}.sig", encode(r#"{"alg":"RS256"}"#), encode(&format!(r#"{{"exp":{exp}}}"#)))
+    }
+
+    #[test]
+    fn without_expires_in_a_jwt_access_token_lives_until_its_exp() {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        let body = format!(r#"{{"access_token":"{}"}}"#, jwt_access_token(now + 600));
+        let lifetime = ok(&body).expires_in.unwrap();
+        assert!(lifetime <= Duration::from_secs(600) && lifetime > Duration::from_secs(590));
+        // `expires_in` wins when both are there.
+        let body =
+            format!(r#"{{"access_token":"{}","expires_in":60}}"#, jwt_access_token(now + 600));
+        assert_eq!(ok(&body).expires_in, Some(Duration::from_secs(60)));
+        // Already past: at the end of its life, refused by the cache as expired on arrival.
+        let body = format!(r#"{{"access_token":"{}"}}"#, jwt_access_token(now - 10));
+        assert_eq!(ok(&body).expires_in, Some(Duration::ZERO));
+        // Not a JWT: the default lifetime applies.
+        assert_eq!(ok(r#"{"access_token":"opaque"}"#).expires_in, None);
+    }
+
+    #[test]
+    fn refresh_in_is_read_as_a_hint_and_ignored_when_unusable() {
+        let hint = |value: &str| {
+            ok(&format!(r#"{{"access_token":"t","expires_in":3600,"refresh_in":{value}}}"#))
+                .refresh_in
+        };
+        assert_eq!(hint("1800"), Some(Duration::from_secs(1800)));
+        assert_eq!(hint(r#""1800""#), Some(Duration::from_secs(1800)));
+        for unusable in ["0", "-1", r#""soon""#, "null", "[]"] {
+            assert_eq!(hint(unusable), None, "{unusable}");
+        }
+    }
+
     #[cfg(feature = "dpop")]
     #[test]
     fn with_dpop_a_dpop_token_is_sent_as_dpop_and_a_bearer_one_only_if_allowed() {
         let dpop = |body: &str, allow_bearer| {
-            parse_dpop(StatusCode::OK, None, body.as_bytes(), allow_bearer)
+            let expected = Expected::new(&Grant::ClientCredentials, Some(allow_bearer));
+            parse_expecting(StatusCode::OK, None, body.as_bytes(), &expected)
         };
         let bound = dpop(r#"{"access_token":"t","token_type":"DPoP"}"#, false).unwrap();
         assert_eq!(bound.header, "DPoP t");

@@ -57,12 +57,22 @@ impl Lifetimes {
     }
 
     /// The lifecycle of a token of `lifetime` whose request was sent at `sent`. `jitter` in
-    /// `[0, 1]` picks how much earlier than the plain refresh point to refresh.
-    pub(crate) fn lifecycle(&self, sent: Instant, lifetime: Duration, jitter: f64) -> Lifecycle {
+    /// `[0, 1]` picks how much earlier than the plain refresh point to refresh. The server's
+    /// `refresh_in` (Microsoft Entra's) moves the refresh earlier, never later.
+    pub(crate) fn lifecycle(
+        &self,
+        sent: Instant,
+        lifetime: Duration,
+        refresh_in: Option<Duration>,
+        jitter: f64,
+    ) -> Lifecycle {
         let expires_at = sent + lifetime;
         let usable_until = expires_at - self.expiry_margin.min(lifetime / 4);
         let window = self.refresh_ahead.min(lifetime / 2);
-        let refresh_at = expires_at - window - window.mul_f64(jitter.clamp(0.0, 1.0) / 10.0);
+        let mut refresh_at = expires_at - window - window.mul_f64(jitter.clamp(0.0, 1.0) / 10.0);
+        if let Some(hint) = refresh_in {
+            refresh_at = refresh_at.min(sent + hint.min(lifetime));
+        }
         Lifecycle { refresh_at: refresh_at.min(usable_until), usable_until, expires_at }
     }
 }
@@ -97,7 +107,7 @@ mod tests {
     #[test]
     fn an_hour_token_refreshes_five_minutes_early_and_stops_thirty_seconds_early() {
         let sent = Instant::now();
-        let times = policy().lifecycle(sent, 60 * MINUTE, 0.0);
+        let times = policy().lifecycle(sent, 60 * MINUTE, None, 0.0);
         assert_eq!(times.expires_at, sent + 60 * MINUTE);
         assert_eq!(times.usable_until, sent + 60 * MINUTE - Duration::from_secs(30));
         assert_eq!(times.refresh_at, sent + 55 * MINUTE);
@@ -106,14 +116,14 @@ mod tests {
     #[test]
     fn jitter_refreshes_up_to_a_tenth_of_the_window_earlier() {
         let sent = Instant::now();
-        let times = policy().lifecycle(sent, 60 * MINUTE, 1.0);
+        let times = policy().lifecycle(sent, 60 * MINUTE, None, 1.0);
         assert_eq!(times.refresh_at, sent + 55 * MINUTE - Duration::from_secs(30));
     }
 
     #[test]
     fn short_lifetimes_cap_the_window_at_half_and_the_margin_at_a_quarter() {
         let sent = Instant::now();
-        let times = policy().lifecycle(sent, Duration::from_secs(4), 0.0);
+        let times = policy().lifecycle(sent, Duration::from_secs(4), None, 0.0);
         assert_eq!(times.refresh_at, sent + Duration::from_secs(2));
         assert_eq!(times.usable_until, sent + Duration::from_secs(3));
     }
@@ -122,14 +132,24 @@ mod tests {
     fn refresh_never_comes_after_the_token_stops_being_usable() {
         let policy = Lifetimes { expiry_margin: 10 * MINUTE, refresh_ahead: MINUTE, ..policy() };
         let sent = Instant::now();
-        let times = policy.lifecycle(sent, 60 * MINUTE, 0.0);
+        let times = policy.lifecycle(sent, 60 * MINUTE, None, 0.0);
         assert_eq!(times.refresh_at, times.usable_until);
+    }
+
+    #[test]
+    fn refresh_in_moves_the_refresh_earlier_never_later() {
+        let sent = Instant::now();
+        let hinted = policy().lifecycle(sent, 60 * MINUTE, Some(30 * MINUTE), 0.0);
+        assert_eq!(hinted.refresh_at, sent + 30 * MINUTE);
+        assert_eq!(hinted.usable_until, sent + 60 * MINUTE - Duration::from_secs(30));
+        let late = policy().lifecycle(sent, 60 * MINUTE, Some(59 * MINUTE), 0.0);
+        assert_eq!(late.refresh_at, sent + 55 * MINUTE);
     }
 
     #[test]
     fn freshness_follows_the_three_windows() {
         let sent = Instant::now();
-        let times = policy().lifecycle(sent, 60 * MINUTE, 0.0);
+        let times = policy().lifecycle(sent, 60 * MINUTE, None, 0.0);
         assert_eq!(times.freshness(sent), Freshness::Fresh);
         assert_eq!(times.freshness(times.refresh_at), Freshness::Stale);
         assert_eq!(times.freshness(times.usable_until), Freshness::Invalid);
@@ -143,6 +163,6 @@ mod tests {
         let huge = Duration::from_secs(1_000_000_000_000);
         assert_eq!(policy().lifetime(Some(huge)), LIFETIME_CEILING);
         // The ceiling keeps instant arithmetic in range.
-        let _ = policy().lifecycle(Instant::now(), policy().lifetime(Some(huge)), 1.0);
+        let _ = policy().lifecycle(Instant::now(), policy().lifetime(Some(huge)), None, 1.0);
     }
 }

@@ -1,0 +1,163 @@
+//! The grant's part of a token request: its fixed form parameters, the tokens it presents
+//! (read for each request, like a rotating client credential), and what its answer must be.
+//!
+//! A presented token that is a JWT whose `exp` has passed is never sent: the request fails
+//! with [`GrantToken`](TokenErrorKind::GrantToken), naming the setting, before anything goes
+//! out. A JWT's `exp` is read without checking its signature (the server checks that).
+
+use std::time::SystemTime;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{Grant, Held, Presented, Requested};
+use crate::credential::{jwt_expiry, read_token_file};
+use crate::error::{TokenError, TokenErrorKind};
+
+/// The tokens a grant presents, by form parameter name.
+pub(crate) type GrantTokens = Vec<(&'static str, SecretString)>;
+
+/// The grant of one token endpoint.
+pub(crate) struct GrantRequest {
+    presented: Vec<Presented>,
+}
+
+impl GrantRequest {
+    pub(crate) fn new(grant: &Grant) -> Self {
+        let presented = match grant {
+            Grant::ClientCredentials => Vec::new(),
+            Grant::TokenExchange(exchange) => {
+                std::iter::once(&exchange.subject).chain(&exchange.actor).cloned().collect()
+            }
+            Grant::JwtBearer(bearer) => bearer.assertion.iter().cloned().collect(),
+        };
+        Self { presented }
+    }
+
+    /// Whether the grant presents tokens read for each request.
+    pub(crate) fn presents(&self) -> bool {
+        !self.presented.is_empty()
+    }
+
+    /// The tokens to present now; `fresh` right after the endpoint refused them.
+    pub(crate) async fn tokens(&self, fresh: bool) -> Result<GrantTokens, TokenError> {
+        let mut tokens = Vec::with_capacity(self.presented.len());
+        for presented in &self.presented {
+            tokens.push((presented.setting, read(presented, fresh).await?));
+        }
+        Ok(tokens)
+    }
+
+    /// Which tokens the sources hold now (see `CredentialSource::version`), combined; `None`
+    /// if one cannot tell.
+    pub(crate) fn version(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        for presented in &self.presented {
+            let version = match &presented.held {
+                Held::Value(_) => Some(0),
+                Held::File(path) => crate::credential::file_version(path).or(Some(0)),
+                Held::Source(source) => source.version(),
+            };
+            version?.hash(&mut hasher);
+        }
+        Some(hasher.finish())
+    }
+}
+
+/// The grant's fixed form parameters: its `grant_type` and the token types.
+pub(crate) fn append_fixed(requested: &Requested, form: &mut form_urlencoded::Serializer<String>) {
+    let grant = &requested.grant;
+    form.append_pair("grant_type", grant.grant_type());
+    if let Grant::TokenExchange(exchange) = grant {
+        for presented in std::iter::once(&exchange.subject).chain(&exchange.actor) {
+            if let Some(token_type) = &presented.token_type {
+                form.append_pair(&format!("{}_type", presented.setting), token_type);
+            }
+        }
+        if let Some(requested_type) = &exchange.requested_token_type {
+            form.append_pair("requested_token_type", requested_type);
+        }
+    }
+}
+
+/// The token of `presented`, checked: not empty, and not an expired JWT.
+async fn read(presented: &Presented, fresh: bool) -> Result<SecretString, TokenError> {
+    let setting = presented.setting;
+    let token = match &presented.held {
+        Held::Value(value) => value.clone(),
+        Held::File(path) => {
+            read_token_file(path).map_err(|e| TokenError::grant_token(setting, e.into()))?
+        }
+        Held::Source(source) => {
+            source.credential(fresh).await.map_err(|e| TokenError::grant_token(setting, e))?
+        }
+    };
+    let text = token.expose_secret();
+    if text.trim().is_empty() {
+        return Err(TokenError::about(TokenErrorKind::GrantToken, setting, "it is empty"));
+    }
+    if let Some(exp) = jwt_expiry(text).filter(|exp| *exp <= SystemTime::now()) {
+        let at = httpdate::fmt_http_date(exp);
+        return Err(TokenError::about(
+            TokenErrorKind::GrantToken,
+            setting,
+            format!("it is a JWT that expired at {at}"),
+        ));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::*;
+    use crate::config::TokenExchange;
+
+    fn jwt(exp: u64) -> String {
+        let encode = |part: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(part);
+        format!("{}.{}.sig", encode(r#"{"alg":"none"}"#), encode(&format!(r#"{{"exp":{exp}}}"#)))
+    }
+
+    #[tokio::test]
+    async fn an_expired_subject_token_is_refused_naming_the_setting() {
+        let grant = Grant::from(TokenExchange::subject_token(jwt(1_000), "jwt"));
+        let error = GrantRequest::new(&grant).tokens(false).await.unwrap_err();
+        assert_eq!(error.kind(), TokenErrorKind::GrantToken);
+        assert_eq!(error.field(), Some("subject_token"));
+        assert!(error.to_string().contains("expired at"), "{error}");
+        assert!(!error.to_string().contains(&jwt(1_000)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_actor_token_file_is_refused_naming_the_setting() {
+        let exchange = TokenExchange::subject_token("opaque-user-token", "access_token")
+            .actor_token_file("/nonexistent/actor", "jwt");
+        let error = GrantRequest::new(&exchange.into()).tokens(false).await.unwrap_err();
+        assert_eq!(error.kind(), TokenErrorKind::GrantToken);
+        assert_eq!(error.field(), Some("actor_token"));
+        assert!(error.is_transient());
+    }
+
+    #[test]
+    fn the_fixed_form_names_the_grant_and_every_token_type() {
+        let exchange = TokenExchange::subject_token("s", "jwt")
+            .actor_token("a", "access_token")
+            .requested_token_type("id_token");
+        let requested = Requested { grant: exchange.into(), ..Requested::default() };
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        append_fixed(&requested, &mut form);
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(form.finish().as_bytes()).into_owned().collect();
+        let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        assert_eq!(
+            pairs,
+            [
+                pair("grant_type", TokenExchange::GRANT_TYPE),
+                pair("subject_token_type", TokenExchange::JWT),
+                pair("actor_token_type", TokenExchange::ACCESS_TOKEN),
+                pair("requested_token_type", TokenExchange::ID_TOKEN),
+            ]
+        );
+    }
+}
