@@ -418,7 +418,8 @@ pub(crate) fn check_resource(resource: &str) -> Result<(), ConfigError> {
     }
 }
 
-const RESERVED_PARAMS: [&str; 8] = [
+/// The form parameters this crate sets: the request's, the client's and the grants'.
+const RESERVED_PARAMS: [&str; 14] = [
     "grant_type",
     "client_id",
     "client_secret",
@@ -427,6 +428,12 @@ const RESERVED_PARAMS: [&str; 8] = [
     "resource",
     "client_assertion",
     "client_assertion_type",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "assertion",
 ];
 
 pub(crate) fn check_param_name(name: &str) -> Result<(), ConfigError> {

@@ -17,6 +17,7 @@ mod builder;
 #[cfg(feature = "dpop")]
 pub(crate) mod dpop;
 mod env;
+mod google;
 mod grant;
 pub(crate) mod origin;
 mod params;
@@ -28,6 +29,7 @@ mod text;
 pub use auth_method::AuthMethod;
 pub(crate) use build::{check_param_name, check_resource, check_scope, is_loopback};
 pub use builder::ConfigBuilder;
+pub use google::{GOOGLE_CLOUD_PLATFORM_SCOPE, GOOGLE_STS_TOKEN_URL};
 pub use grant::{Grant, JwtBearer, TokenExchange};
 pub(crate) use grant::{Held, Presented};
 pub use params::TokenParams;

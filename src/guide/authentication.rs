@@ -31,9 +31,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **The assertion**: `iss` = `sub` = the client id, `aud` = the token endpoint
-//! (`assertion_audience(..)` for a server that wants its issuer), `iat` and `nbf` now, `exp` 60
-//! seconds later (`assertion_lifetime(..)`), and a `jti` of 128 random bits. Each token request
+//! **The assertion**: `iss` = `sub` = the client id, `aud` = the token endpoint (see [the
+//! audience of client assertions](#the-audience-of-client-assertions) for the issuer), header
+//! `typ` `JWT`, `iat` and `nbf` now, `exp` 60 seconds later (`assertion_lifetime(..)`), and a
+//! `jti` of 128 random bits. Each token request
 //! signs a new one, retries included, so servers that accept each `jti` once (they should) never
 //! see one twice. `with_key_id(kid)` names the key in the header (`kid`); `with_certificate(pem)`
 //! names it by its certificate's thumbprints (`x5t#S256`, `x5t`). A key that cannot sign with
@@ -54,6 +55,51 @@
 //! `private_key_jwt`, a certificate alone `tls_client_auth`; a secret and a key together are
 //! refused as ambiguous.
 //!
+//! # The audience of client assertions
+//!
+//! draft-ietf-oauth-rfc7523bis (in the RFC Editor's queue since April 2026) closes an
+//! audience-confusion attack (CVE-2025-27370, CVE-2025-27371): a client assertion whose `aud`
+//! is an endpoint URL can be replayed by a malicious server to another one. Its rule: the
+//! `aud` is the authorization server's **issuer identifier, as the sole value**, and the JWT is
+//! typed `client-authentication+jwt`. No server metadata says whether a server follows it, and
+//! the servers in use today differ:
+//!
+//! | server | `aud` it accepts | evidence |
+//! |---|---|---|
+//! | Microsoft Entra ID | the token endpoint, as documented; more than one value is refused (AADSTS5002741) | Microsoft's "certificate credentials" page; zitadel/oidc#887 |
+//! | Okta | the token endpoint; the issuer has been refused ("must be the endpoint invoked") | Okta's service-app guide; facile-it/php-openid-client#25 |
+//! | Keycloak | the issuer or the token endpoint (and other endpoint URLs), one value only from 26.2 | `JWTClientValidator`; keycloak#38830 |
+//! | Auth0 | the tenant URL with its `/`, the issuer, as documented; the token endpoint too | Auth0's private-key JWT page |
+//! | node-oidc-provider 8.8 (our interop tests) | the issuer, the token endpoint, or the endpoint called; only the issuer with FAPI 2.0 (v9) | `lib/shared/token_jwt_auth.js` |
+//!
+//! So the default stays the token endpoint, which every one of them takes today and the two
+//! largest document: changing it would break working setups with Entra and Okta. For a server
+//! that follows rfc7523bis (FAPI 2.0 profiles, Duende's and Connect2id's strict modes), say
+//! `assertion_audience("issuer")`: the `aud` is then the [`issuer`] (discovery's, or the one
+//! set), alone, and assertions are typed `client-authentication+jwt`.
+//!
+//! ```
+//! # #[cfg(feature = "jwt")]
+//! # fn run(key: tower_client_credentials::ClientKey) -> Result<(), tower_client_credentials::ConfigError> {
+//! use tower_client_credentials::Config;
+//!
+//! let config = Config::builder_without_secret("https://idp.example.com/oauth2/token", "orders")
+//!     .client_key(key)
+//!     .issuer("https://idp.example.com") // known already after discovery
+//!     .assertion_audience("issuer")
+//!     .build()?;
+//! # let _ = config;
+//! # Ok(()) }
+//! ```
+//!
+//! **SPIFFE.** A JWT-SVID presented as a client assertion goes with `client_assertion_type`
+//! `jwt-bearer` by default, which node-oidc-provider and Keycloak's standard JWT authenticator
+//! require. Servers that implement the SPIFFE client authentication draft (Keycloak's SPIFFE
+//! authenticator, from 26.4, a preview) expect
+//! `urn:ietf:params:oauth:client-assertion-type:jwt-spiffe`: say
+//! [`client_assertion_type("jwt-spiffe")`](crate::ConfigBuilder::client_assertion_type)
+//! (`ORDERS_CLIENT_ASSERTION_TYPE=jwt-spiffe`).
+//!
 //! # Discovery
 //!
 //! Point the configuration at the issuer instead of copying URLs:
@@ -73,7 +119,8 @@
 //! [`Config::discover`] reads `/.well-known/oauth-authorization-server` (RFC 8414) and then
 //! `/.well-known/openid-configuration` (OpenID Connect), refuses a document whose `issuer` is
 //! not the one asked for (a mix-up defence) or that has no `token_endpoint`, and hands the
-//! builder the token endpoint, its mTLS alias (used with a client certificate) and the server's
+//! builder the token endpoint, its mTLS alias (used with a client certificate), its issuer
+//! (for an `assertion_audience` of `issuer`) and the server's
 //! `token_endpoint_auth_methods_supported`. Unless `auth_method` is set, `build()` picks the
 //! first of `private_key_jwt`, `tls_client_auth`, `self_signed_tls_client_auth`,
 //! `client_secret_basic`, `client_secret_post`, `client_secret_jwt` that the server lists and
@@ -121,6 +168,7 @@
 //! secret to derive the store's key from.
 //!
 //! [`AuthMethod`]: crate::AuthMethod
+//! [`issuer`]: crate::ConfigBuilder::issuer
 //! [`ClientCertificate`]: crate::ClientCertificate
 //! [`client_certificate`]: crate::ConfigBuilder::client_certificate
 //! [`tls_root_certificate`]: crate::ConfigBuilder::tls_root_certificate

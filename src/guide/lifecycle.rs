@@ -2,9 +2,10 @@
 //!
 //! # The three windows
 //!
-//! A token received with lifetime `L` (its `expires_in`, or `default_lifetime` without one,
-//! capped by `max_lifetime` and never over a year) is timed from the moment its request was
-//! sent, on Tokio's clock (so tests can pause and advance it):
+//! A token received with lifetime `L` (its `expires_in`; without one, the time to its `exp` if
+//! the access token is a JWT, else `default_lifetime`; capped by `max_lifetime` and never over
+//! a year) is timed from the moment its request was sent, on Tokio's clock (so tests can pause
+//! and advance it):
 //!
 //! ```text
 //! sent            refresh_at                  usable_until   expires_at
@@ -18,6 +19,14 @@
 //! - `refresh_at = expires_at - min(refresh_ahead, L/2) - jitter`, the jitter drawn for each
 //!   token between zero and a tenth of that window (so replicas started together do not
 //!   refresh together), never later than `usable_until`
+//!
+//! **The server's hints.** Microsoft Entra answers with `refresh_in` as well, the point at
+//! which MSAL refreshes (half the lifetime of long tokens): when it comes before `refresh_at`,
+//! it is the refresh point; it never delays one. Servers that omit `expires_in` (Salesforce)
+//! often issue JWT access tokens: their `exp` bounds the lifetime. The JWT's signature is not
+//! verified, and cannot be: the token is the API's to verify. Its `exp` is read for timing
+//! only, and a token that claims a later `exp` than it has is refused by the API like any
+//! expired one (a `401`, then a new token).
 //!
 //! **Fresh**: the token is attached, nothing else happens. **Stale**: the token is attached,
 //! and exactly one background refresh runs. **Invalid** (or no token yet): the request waits

@@ -10,6 +10,7 @@
 //! | [`failures`] | what happens when the token endpoint fails, the API answers `401`, or the runtime goes away |
 //! | [`settings`] | every setting, in code, in a file and in the environment |
 //! | [`authentication`] | `private_key_jwt`, mutual TLS, discovery, credentials that rotate |
+//! | [`grants`] | token exchange and the JWT bearer grant: Google Cloud workload identity federation and service accounts, Okta token exchange, Entra on-behalf-of |
 //! | [`providers`] | recipes: Microsoft Entra ID (with a secret, a certificate, AKS workload identity), Auth0, Okta, Keycloak, Apigee, SPIFFE, GitHub Actions, a Kubernetes secret |
 //! | [`several_tokens`] | one layer, several APIs: routes and `TokenParams` |
 //! | [`fleet`] | one token for many replicas, through Redis or a store of yours |
@@ -23,7 +24,7 @@
 //!
 //! | feature | adds |
 //! |---|---|
-//! | `jwt` | `private_key_jwt` and `client_secret_jwt` ([authentication]); needs Rust 1.88 |
+//! | `jwt` | `private_key_jwt` and `client_secret_jwt` ([authentication]), JWT bearer assertions this crate signs ([grants]); needs Rust 1.88 |
 //! | `dpop` | DPoP-bound tokens ([dpop]) |
 //! | `reqwest-middleware` | the layer as a reqwest-middleware `Middleware` ([clients](clients#reqwest-through-reqwest-middleware)) |
 //! | `metrics` | time series through the `metrics` facade ([metrics]) |
@@ -46,6 +47,7 @@ pub mod clients;
 pub mod dpop;
 pub mod failures;
 pub mod fleet;
+pub mod grants;
 pub mod lifecycle;
 pub mod metrics;
 pub mod providers;

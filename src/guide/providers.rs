@@ -1,5 +1,6 @@
 //! Recipes: a [`Config`] for each common authorization server. Each goes into a stack as the
-//! [clients](super::clients) chapter shows. DPoP recipes (Okta, Keycloak) are in the
+//! [clients](super::clients) chapter shows. Token exchange and the JWT bearer grant (Google
+//! Cloud, Okta token exchange, Entra on-behalf-of) are in the [grants](super::grants) chapter. DPoP recipes (Okta, Keycloak) are in the
 //! [dpop](super::dpop) chapter; several APIs from one Entra app, in
 //! [several tokens](super::several_tokens).
 //!
@@ -209,10 +210,15 @@
 //! // spiffe-helper writes the JWT-SVID for this audience to a file and renews it.
 //! let config = Config::builder_without_secret(token_url, "spiffe://example.org/orders")
 //!     .client_assertion_file("/run/spiffe/jwt_svid.token")
+//!     .client_assertion_type("jwt-spiffe") // for servers of the SPIFFE draft (Keycloak's SPIFFE authenticator)
 //!     .build()?;
 //! # let _ = config;
 //! # Ok(()) }
 //! ```
+//!
+//! Servers that take a JWT-SVID as an ordinary client assertion want the default
+//! `client_assertion_type`, `jwt-bearer`: leave the line out for them (node-oidc-provider,
+//! Keycloak's standard JWT authenticator).
 //!
 //! # GitHub Actions OIDC, through a credential source
 //!
