@@ -1,4 +1,5 @@
-//! OAuth 2.0 client credentials (RFC 6749 §4.4) for any Tower HTTP or gRPC client.
+//! OAuth 2.0 machine-to-machine tokens for any Tower HTTP or gRPC client: client credentials
+//! (RFC 6749 §4.4), token exchange (RFC 8693) and the JWT bearer grant (RFC 7523 §2.1).
 //!
 //! [`ClientCredentialsLayer`] wraps a service (hyper-util's client, a tonic `Channel`, anything
 //! that is `Service<http::Request<B>>`), gets an access token from the authorization server's
@@ -29,7 +30,8 @@
 //! ```
 //!
 //! The [guide] takes it from there: stacks with tonic and reqwest, the token's lifecycle, what
-//! happens on failures, every setting, and recipes for Entra ID, Auth0, Okta and Keycloak.
+//! happens on failures, every setting, recipes for Entra ID, Auth0, Okta and Keycloak, and
+//! [grants](guide::grants) beyond client credentials (Google Cloud, on behalf of a user).
 //!
 //! # What it does for you
 //!
