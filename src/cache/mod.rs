@@ -341,15 +341,15 @@ impl TokenCache {
     }
 
     /// The error that holds a token request back at `now`, if any: this token's backoff, unless
-    /// it is a rejection of the client whose credential has changed since (a new assertion,
-    /// secret, key or certificate is worth trying at once), or the endpoint's.
+    /// it is a rejection of the client or the grant whose credential has changed since (a new
+    /// assertion, secret, key, certificate or subject token is worth trying at once), or the
+    /// endpoint's.
     fn blocked(&self, refresh: &Refresh, now: Instant) -> Option<TokenError> {
         let own = refresh.backoff.blocking(now).filter(|error| {
-            let retry = error.rejects_the_client() && self.source.credential_changed();
+            let refused = error.rejects_the_client() || error.rejects_the_grant();
+            let retry = refused && self.source.credential_changed();
             if retry {
-                tracing::info!(
-                    "the client's credential changed since it was rejected; asking again"
-                );
+                tracing::info!("the credential changed since it was refused; asking again");
             }
             !retry
         });
