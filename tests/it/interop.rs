@@ -13,6 +13,7 @@
 //! `node_modules` is missing or was installed from another `package-lock.json` (`tests/setup`).
 //! Without Node.js these tests fail and say so: they never skip silently.
 
+use crate::common::interop_server::p256_public_jwk;
 use crate::setup;
 
 use std::io::{BufRead, BufReader, Read};
@@ -21,8 +22,6 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use tower_client_credentials::{
     AuthMethod, ClientCredentialsLayer, Config, ConfigBuilder, ErrorClass, TokenErrorKind,
 };
@@ -71,7 +70,7 @@ impl OidcServer {
             .arg(dir.join("oidc_server.mjs"))
             .current_dir(&dir)
             .env("INTEROP_CLIENT_SECRET", SECRET)
-            .env("INTEROP_CLIENT_JWK", public_jwk(&key))
+            .env("INTEROP_CLIENT_JWK", p256_public_jwk(&key))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -127,6 +126,7 @@ impl OidcServer {
     /// [`DPOP_CLIENT`].
     #[cfg(feature = "dpop")]
     async fn introspect(&self, token: &str) -> serde_json::Value {
+        use base64::Engine;
         let encode = |s: &str| {
             form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
         };
@@ -158,15 +158,6 @@ impl Drop for OidcServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The public JWK of a P-256 key (RFC 7518 §6.2.1): its point's coordinates, base64url.
-fn public_jwk(key: &rcgen::KeyPair) -> String {
-    // An uncompressed point: 0x04, then x and y, 32 bytes each.
-    let point = key.public_key_raw();
-    let (x, y) = point[1..].split_at(32);
-    let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
-    format!(r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}","use":"sig"}}"#)
 }
 
 /// Reads a pipe to its end on a thread of its own, so the child never blocks on it.

@@ -7,8 +7,8 @@
 //! ```
 //!
 //! A module that needs a feature is compiled only with it; `--all-features` runs them all.
-//! `common` holds the loopback servers the modules share, `setup` installs what two of them
-//! need beyond Rust (node-oidc-provider, redis-server).
+//! `common` holds the loopback servers the modules share, `setup` installs what some of them
+//! need beyond Rust (node-oidc-provider, Authlib, redis-server).
 
 mod common;
 mod setup;
@@ -45,6 +45,8 @@ mod dpop_nonces;
 #[cfg(feature = "store")]
 mod durations;
 #[cfg(feature = "jwt")]
+mod jwt_bearer_interop;
+#[cfg(feature = "jwt")]
 mod key_rotation;
 #[cfg(feature = "reqwest-middleware")]
 mod long_urls;
@@ -68,3 +70,5 @@ mod reqwest_token_errors;
 mod rotation;
 #[cfg(all(feature = "reqwest-middleware", feature = "dpop", feature = "store", feature = "jwt"))]
 mod seams;
+#[cfg(feature = "jwt")]
+mod token_exchange_interop;

