@@ -258,10 +258,11 @@ impl TokenError {
         matches!(self.oauth_error(), Some("invalid_client" | "unauthorized_client"))
     }
 
-    /// Whether the endpoint refused what the grant presented (`invalid_grant`): what a
-    /// rotated subject token or assertion can fix.
+    /// Whether the endpoint may have refused what the grant presented: what a rotated subject
+    /// token or assertion can fix. RFC 7521 §4.1.1 answers a bad assertion `invalid_grant`;
+    /// RFC 8693 §2.2.2 a bad subject or actor token `invalid_request`.
     pub(crate) fn rejects_the_grant(&self) -> bool {
-        self.oauth_error() == Some("invalid_grant")
+        matches!(self.oauth_error(), Some("invalid_grant" | "invalid_request"))
     }
 
     /// An error answer from the endpoint. `excerpt` is used when the body has no OAuth fields.

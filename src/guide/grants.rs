@@ -20,7 +20,8 @@
 //! presented is the credential (Google's token service). The tokens a grant presents are read
 //! for each token request: a file that the platform rewrites is used as it rotates, and when
 //! the server refuses one (`invalid_grant`) that has changed since it was read, the request is
-//! sent again at once with the new one (once).
+//! sent again at once with the new one (once). A refusal is `invalid_grant` (RFC 7521) or,
+//! for a token exchange, `invalid_request` (RFC 8693 §2.2.2).
 //!
 //! **What is checked before anything is sent**: a token that is empty, a file that cannot be
 //! read, or a JWT whose `exp` has passed (read, not verified) fails the token request with

@@ -317,13 +317,10 @@ impl CredentialSource for RotatedSince {
     }
 }
 
-/// The crate asks a grant's token source for a fresh token when the endpoint refuses what it
-/// presented, but recognises a refusal only as `invalid_grant`; RFC 8693 §2.2.2 has a server
-/// answer an invalid subject or actor token with `invalid_request`, as this one does.
+/// RFC 8693 §2.2.2 has a server answer an invalid subject or actor token with
+/// `invalid_request`, as this one does: the crate takes that, like `invalid_grant`, as a refusal
+/// of what the grant presented, and asks its source for a fresh token.
 #[tokio::test]
-#[ignore = "bug: a token exchange refused as RFC 8693 §2.2.2 says (`invalid_request` for an \
-            invalid subject_token) is not retried with a fresh subject token; only \
-            `invalid_grant` is taken as a refusal of the grant (TokenError::rejects_the_grant)"]
 async fn a_subject_token_refused_as_rfc_8693_says_is_asked_for_fresh_and_sent_again() {
     let server = ExchangeServer::start();
     let foreign = EncodingKey::from_ec_pem(
