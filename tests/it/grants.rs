@@ -604,6 +604,41 @@ async fn a_per_request_subject_token_with_a_newline_or_empty_is_a_token_params_e
     assert_eq!(api.seen(), []);
 }
 
+/// `JwtBearer::signed()` for one request, on a layer that has no client key to sign with:
+/// the request's parameters cannot go into a token request. A token request without an
+/// assertion must not be sent.
+#[tokio::test]
+async fn a_per_request_signed_jwt_bearer_without_a_client_key_sends_nothing() {
+    let tokens = grant_naming_token_server().await;
+    let layer = ClientCredentialsLayer::new(tokens.config().build().unwrap());
+    let params = TokenParams::new().grant(JwtBearer::signed());
+
+    let error = layer.token_for(&params).await.unwrap_err();
+
+    assert_eq!(error.kind(), TokenErrorKind::TokenParams, "{error}");
+    assert_eq!(tokens.count(), 0, "sent: {:?}", tokens.received().first().map(form_of));
+}
+
+/// A client without a credential (it exchanges tokens, `none`) asked for a client-credentials
+/// token for one request: that grant authenticates the client, which it cannot. Nothing is
+/// sent.
+#[tokio::test]
+async fn a_per_request_client_credentials_grant_on_a_client_without_credentials_sends_nothing() {
+    let tokens = grant_naming_token_server().await;
+    let config = Config::builder_without_secret(&tokens.url, CLIENT_ID)
+        .grant(TokenExchange::subject_token("service-token", "jwt"))
+        .build()
+        .unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+    let params = TokenParams::new().grant(Grant::ClientCredentials);
+
+    let error = layer.token_for(&params).await.unwrap_err();
+
+    assert_eq!(error.kind(), TokenErrorKind::TokenParams, "{error}");
+    assert_eq!(tokens.count(), 0, "sent: {:?}", tokens.received().first().map(form_of));
+    assert!(layer.token().await.is_ok(), "the layer's own grant still works");
+}
+
 /// Subject tokens taken from requests, each distinct (one per user): each is a token of its
 /// own, and the layer keeps at most `max_cached_tokens` of them.
 #[tokio::test(start_paused = true)]
