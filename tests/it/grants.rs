@@ -574,6 +574,30 @@ async fn an_expired_jwt_bearer_assertion_in_its_file_is_never_sent() {
     .await;
 }
 
+/// One user's subject token has expired: that request fails without sending anything, and
+/// no other token of the layer is held back by it (the layer's own, another user's). It says
+/// nothing about the token endpoint.
+#[tokio::test(start_paused = true)]
+async fn an_expired_per_request_subject_token_holds_back_no_other_token() {
+    let tokens = grant_naming_token_server().await;
+    let layer = ClientCredentialsLayer::new(tokens.config().build().unwrap());
+    let user = |token: String| {
+        TokenParams::new().grant(TokenExchange::subject_token(token, TokenExchange::JWT))
+    };
+    let expired = jwt("alice", unix_now() - 60);
+
+    let error = layer.token_for(&user(expired)).await.unwrap_err();
+    assert_eq!((error.kind(), error.field()), (TokenErrorKind::GrantToken, Some("subject_token")));
+    assert_eq!(tokens.count(), 0);
+
+    let own = layer.token().await.map(|t| t.secret().to_owned()).map_err(|e| e.to_string());
+    assert_eq!(own.as_deref(), Ok("cc-1"), "the layer's own token");
+    let bob = jwt("bob", unix_now() + 600);
+    let other = layer.token_for(&user(bob.clone())).await;
+    let other = other.map(|t| t.secret().to_owned()).map_err(|e| e.to_string());
+    assert_eq!(other, Ok(format!("te.{bob}-2")), "another user's token");
+}
+
 /// A subject token taken from a request (a user's token) with a newline, or empty: the
 /// request's `TokenParams` cannot go into a token request. Nothing is sent, through the Tower
 /// service, reqwest or `token_for`.
