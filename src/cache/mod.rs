@@ -341,14 +341,16 @@ impl TokenCache {
     }
 
     /// The error that holds a token request back at `now`, if any: this token's backoff, unless
-    /// it is a rejection of the client whose credential has changed since (a new assertion,
-    /// secret, key or certificate is worth trying at once), or the endpoint's.
+    /// it is a rejection of the client, or of what the grant presented, whose credential has
+    /// changed since (a new assertion, secret, key or certificate, a new subject token, is
+    /// worth trying at once), or the endpoint's.
     fn blocked(&self, refresh: &Refresh, now: Instant) -> Option<TokenError> {
         let own = refresh.backoff.blocking(now).filter(|error| {
-            let retry = error.rejects_the_client() && self.source.credential_changed();
+            let rejected = error.rejects_the_client() || error.rejects_the_grant();
+            let retry = rejected && self.source.credential_changed();
             if retry {
                 tracing::info!(
-                    "the client's credential changed since it was rejected; asking again"
+                    "the credential or grant token rejected has changed since; asking again"
                 );
             }
             !retry

@@ -461,6 +461,33 @@ async fn a_wrong_subject_token_is_sent_once_and_then_backs_off() {
     assert_eq!(tokens.count(), 2, "asked again once the backoff is over");
 }
 
+/// The subject token file held a revoked token; the platform replaces it a moment after the
+/// server refused it. The new token is worth asking with at once, as a rotated client
+/// credential is, not after the rejection backoff.
+#[tokio::test(start_paused = true)]
+async fn a_subject_token_file_replaced_after_invalid_grant_is_sent_at_once() {
+    let tokens = TokenServer::start_judging(|n, received| match received.param("subject_token") {
+        Some("revoked") => invalid_grant(),
+        _ => exchanged(&format!("token-{n}"), 3600),
+    })
+    .await;
+    let folder = Folder::new("grants-replaced-after-invalid-grant");
+    let file = folder.path("subject");
+    std::fs::write(&file, "revoked").unwrap();
+    let config = tokens.config().grant(TokenExchange::subject_token_file(&file, "jwt")).build();
+    let layer = ClientCredentialsLayer::new(config.unwrap());
+    let error = layer.token().await.unwrap_err();
+    assert_eq!(error.oauth_error(), Some("invalid_grant"));
+    assert_eq!(tokens.count(), 1, "the file had not changed: no resend");
+
+    replace(&file, "renewed");
+    advance(Duration::from_millis(1)).await;
+    let token = layer.token().await;
+
+    assert_eq!(token.map(|t| t.secret().to_owned()).ok().as_deref(), Some("token-2"));
+    assert_eq!(tokens.count(), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tokens of ours that cannot be sent
 
