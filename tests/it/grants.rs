@@ -842,6 +842,27 @@ async fn a_token_exchange_shares_through_the_store_with_the_key_from_the_client_
     assert_eq!(without_key.unwrap_err().field(), "store_encryption_key");
 }
 
+/// Subject tokens from sources given per request (each user's session): the store cannot tell
+/// one source from another (it names them all `source`), so one user's token must never be
+/// handed to another through it.
+#[tokio::test]
+async fn per_request_subject_token_sources_never_share_a_token_through_the_store() {
+    let tokens = grant_naming_token_server().await;
+    let config = tokens.config().store(MemoryStore::default()).build().unwrap();
+    let layer = ClientCredentialsLayer::new(config);
+    let session = |token: &str| {
+        let source = SessionSource(Session::new(token));
+        TokenParams::new().grant(TokenExchange::subject_token_source(source, "jwt"))
+    };
+
+    let alice = layer.token_for(&session("alice")).await.unwrap();
+    let bob = layer.token_for(&session("bob")).await.unwrap();
+
+    assert_eq!(alice.secret(), "te.alice-1");
+    assert_eq!(bob.secret(), "te.bob-2", "bob got another user's token");
+    assert_eq!(tokens.count(), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // DPoP
 
