@@ -1123,6 +1123,30 @@ fn with_refresh_in(n: usize) -> Reply {
     Reply::json(200, body)
 }
 
+/// Replicas sharing a store: the one that took its token from the store honours the
+/// server's `refresh_in` as the one that fetched it does. Past it, it takes the token the
+/// other replica fetched then, rather than keep the old one until its own refresh point.
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_took_its_token_from_the_store_refreshes_at_refresh_in_too() {
+    let tokens = TokenServer::start_with(with_refresh_in).await;
+    let store = MemoryStore::default();
+    let replica =
+        || ClientCredentialsLayer::new(tokens.config().store(store.clone()).build().unwrap());
+    let (fetcher, reader) = (replica(), replica());
+    assert_eq!(fetcher.token().await.unwrap().secret(), "token-1");
+    assert_eq!(reader.token().await.unwrap().secret(), "token-1");
+    assert_eq!(tokens.count(), 1, "the reader took the fetcher's token");
+
+    advance(Duration::from_secs(1801)).await;
+    assert_eq!(fetcher.token().await.unwrap().secret(), "token-1", "stale, still served");
+    until_fetched(&fetcher, 2).await;
+    assert_eq!(reader.token().await.unwrap().secret(), "token-1", "stale, still served");
+    until_fetched(&reader, 2).await;
+
+    assert_eq!(reader.token().await.unwrap().secret(), "token-2");
+    assert_eq!(tokens.count(), 2, "the reader took the fetcher's new token from the store");
+}
+
 /// A `refresh_in` later than our own refresh point (78–80 s of a 100 s token) is no reason
 /// to wait longer.
 #[tokio::test(start_paused = true)]
