@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{ErrorClass, TokenError};
+use crate::error::{ErrorClass, TokenError, TokenErrorKind};
 
 const TRANSIENT_BASE: Duration = Duration::from_secs(1);
 const TRANSIENT_CAP: Duration = Duration::from_secs(60);
@@ -77,10 +77,14 @@ impl EndpointBackoff {
 
     /// Records the outcome of any token request of the layer: a transient failure holds the
     /// endpoint back (with the same `jitter` as the token's own backoff, so that one token
-    /// alone waits as it always did), a success frees it, and a rejection is the token's.
+    /// alone waits as it always did), a success frees it, and a rejection is the token's. So
+    /// is a token its grant presents that could not be had (a user's subject token that
+    /// expired): transient, but the endpoint was not even asked, and other tokens of the
+    /// layer present other tokens.
     pub(crate) fn record(&self, outcome: Result<(), &TokenError>, now: Instant, jitter: f64) {
         match outcome {
             Ok(()) => self.lock().succeeded(),
+            Err(error) if error.kind() == TokenErrorKind::GrantToken => {}
             Err(error) if error.class() == ErrorClass::Transient => {
                 self.lock().failed(error.clone(), now, jitter);
             }
@@ -108,7 +112,6 @@ fn delay(error: &TokenError, failures: u32, jitter: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::TokenErrorKind;
     use http::StatusCode;
 
     fn transient() -> TokenError {
@@ -145,6 +148,17 @@ mod tests {
             Some(Duration::from_secs(7)),
         );
         assert_eq!(delay(&limited, 1, 0.0), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_grant_token_that_could_not_be_had_does_not_hold_the_endpoint_back() {
+        let endpoint = EndpointBackoff::default();
+        let now = Instant::now();
+        let expired = TokenError::about(TokenErrorKind::GrantToken, "subject_token", "expired");
+        endpoint.record(Err(&expired), now, 1.0);
+        assert!(endpoint.blocking(now).is_none());
+        endpoint.record(Err(&transient()), now, 1.0);
+        assert!(endpoint.blocking(now).is_some());
     }
 
     #[test]

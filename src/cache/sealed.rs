@@ -24,6 +24,10 @@ pub(crate) struct StoredToken {
     pub(crate) lifetime_ms: u64,
     /// When it expires, in milliseconds since the UNIX epoch.
     pub(crate) expires_at_ms: u64,
+    /// When the server said to refresh it (`refresh_in`), in milliseconds since the UNIX
+    /// epoch; absent in values written without one, or by a replica of an older version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_at_ms: Option<u64>,
 }
 
 /// Seals and opens the values of one key.
@@ -77,6 +81,7 @@ mod tests {
             scope: Some("read".into()),
             lifetime_ms: 3_600_000,
             expires_at_ms: 1_800_000_000_000,
+            refresh_at_ms: Some(1_799_998_200_000),
         }
     }
 
@@ -101,6 +106,13 @@ mod tests {
         assert_eq!(sealer.open(&sealed[..sealed.len() - 1]), None);
         assert_eq!(sealer.open(&[]), None);
         assert_eq!(sealer.open(b"\x01garbage"), None);
+    }
+
+    #[test]
+    fn a_value_without_a_refresh_time_opens_without_one() {
+        let old = r#"{"access_token":"t","token_type":"Bearer","scope":null,"lifetime_ms":1,"expires_at_ms":2}"#;
+        let token: StoredToken = serde_json::from_str(old).unwrap();
+        assert_eq!(token.refresh_at_ms, None);
     }
 
     #[test]

@@ -156,7 +156,8 @@ impl SharedTokens {
                 token_type: response.token_type.clone(),
                 scope: response.scope.clone(),
                 lifetime_ms: millis(lifetime),
-                expires_at_ms: millis(expires_at.duration_since(UNIX_EPOCH).unwrap_or_default()),
+                expires_at_ms: since_epoch(expires_at),
+                refresh_at_ms: response.refresh_in.map(|hint| since_epoch(sent_wall + hint)),
             };
             let sealed = self.sealer.seal(&stored);
             self.within_timeout("write", self.store.set(&self.token_key, sealed, remaining)).await;
@@ -185,7 +186,8 @@ impl SharedTokens {
             return Stored::Nothing;
         }
         let Some(lifetime) = received.response.expires_in else { return Stored::Nothing };
-        let times = self.lifetimes.lifecycle(received.sent, lifetime, None, 0.0);
+        let refresh_in = received.response.refresh_in;
+        let times = self.lifetimes.lifecycle(received.sent, lifetime, refresh_in, 0.0);
         if avoid.current.as_ref() == header || times.freshness(Instant::now()) != Freshness::Fresh {
             return Stored::Nothing;
         }
@@ -223,7 +225,8 @@ impl SharedTokens {
 /// A stored token on this replica's clock, if it has not expired and is a valid token.
 fn to_local(stored: StoredToken) -> Option<Received> {
     let expires_at = UNIX_EPOCH + Duration::from_millis(stored.expires_at_ms);
-    let remaining = expires_at.duration_since(SystemTime::now()).ok()?;
+    let wall_now = SystemTime::now();
+    let remaining = expires_at.duration_since(wall_now).ok()?;
     let lifetime = Duration::from_millis(stored.lifetime_ms).max(remaining);
     let now = Instant::now();
     // The instant it was "sent", as the lifecycle counts; a token older than this process
@@ -232,13 +235,25 @@ fn to_local(stored: StoredToken) -> Option<Received> {
         Some(sent) => (sent, lifetime),
         None => (now, remaining),
     };
-    let response =
+    // The server's `refresh_in`, counted from `sent` as the lifetime is: how long ago that
+    // was, and how long from now to the refresh point (none if it has passed: refresh now).
+    let refresh_in = stored.refresh_at_ms.map(|refresh_at| {
+        let refresh_at = UNIX_EPOCH + Duration::from_millis(refresh_at);
+        now.duration_since(sent) + refresh_at.duration_since(wall_now).unwrap_or_default()
+    });
+    let mut response =
         response::stored(stored.access_token, stored.token_type, stored.scope, lifetime).ok()?;
+    response.refresh_in = refresh_in;
     Some(Received { response, sent })
 }
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `at` in milliseconds since the UNIX epoch.
+fn since_epoch(at: SystemTime) -> u64 {
+    millis(at.duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
 /// What identifies a token, as a SHA-256 digest: the same for every replica with the same
@@ -327,6 +342,32 @@ mod tests {
         assert_ne!(a, key_name(&config(|b| b.scope("read"))));
         assert_ne!(a, key_name(&config(|b| b.scope("read write").audience("x"))));
         assert!(!a.contains("hunter2") && a.len() == 64);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stored_refresh_time_is_counted_from_when_the_token_was_sent() {
+        let minute = Duration::from_secs(60);
+        let now = SystemTime::now();
+        let stored = |refresh_at: SystemTime| StoredToken {
+            access_token: "t".into(),
+            token_type: "Bearer".into(),
+            scope: None,
+            lifetime_ms: millis(60 * minute),
+            // Sent 10 minutes ago.
+            expires_at_ms: since_epoch(now + 50 * minute),
+            refresh_at_ms: Some(since_epoch(refresh_at)),
+        };
+        // Make room on Tokio's clock for a token sent before now.
+        tokio::time::advance(60 * minute).await;
+        let hinted = to_local(stored(now + 20 * minute)).unwrap().response.refresh_in.unwrap();
+        let within_a_second = |d: Duration, of: Duration| d.abs_diff(of) < Duration::from_secs(1);
+        assert!(within_a_second(hinted, 30 * minute), "{hinted:?}");
+        let passed = to_local(stored(now - minute)).unwrap();
+        let refresh_at = passed.sent + passed.response.refresh_in.unwrap();
+        assert!(within_a_second(refresh_at.elapsed(), Duration::ZERO), "refresh now");
+        let mut without = stored(now);
+        without.refresh_at_ms = None;
+        assert_eq!(to_local(without).unwrap().response.refresh_in, None);
     }
 
     #[cfg(feature = "dpop")]

@@ -147,7 +147,16 @@ impl TokenCaches {
         let max = self.config.limits.max_cached_tokens;
         while others.caches.len() >= max && others.forget_one(max) {}
         let resting = others.resting.remove(&key).unwrap_or_default();
-        let cache = TokenCache::new(&apply(params, &self.config), &self.endpoint, resting);
+        #[cfg_attr(not(feature = "store"), allow(unused_mut))]
+        let mut config = apply(params, &self.config);
+        // A source in a request's grant (a user's session) is this request's: the store names
+        // every source alike (replicas share the layer's own), and would hand one user's token
+        // to another. Its token stays in this process.
+        #[cfg(feature = "store")]
+        if params.grant.as_ref().is_some_and(crate::config::Grant::holds_source) {
+            config.shared.store = None;
+        }
+        let cache = TokenCache::new(&config, &self.endpoint, resting);
         others.caches.insert(key, Used { cache: Arc::clone(&cache), last: now });
         cache
     }

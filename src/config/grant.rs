@@ -70,6 +70,18 @@ impl Grant {
             Grant::JwtBearer(_) => "jwt_bearer",
         }
     }
+
+    /// Whether it presents a token from a [`CredentialSource`] of yours: known to this process
+    /// only, which a store cannot tell from another source (see `cache/shared.rs`).
+    #[cfg(feature = "store")]
+    pub(crate) fn holds_source(&self) -> bool {
+        let presented = match self {
+            Grant::ClientCredentials => return false,
+            Grant::TokenExchange(exchange) => [Some(&exchange.subject), exchange.actor.as_ref()],
+            Grant::JwtBearer(bearer) => [bearer.assertion.as_ref(), None],
+        };
+        presented.into_iter().flatten().any(|presented| matches!(presented.held, Held::Source(_)))
+    }
 }
 
 impl From<TokenExchange> for Grant {

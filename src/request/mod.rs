@@ -37,7 +37,7 @@ use response::{Expected, TokenResponse};
 use crate::config::{AuthMethod, Endpoint, Requested};
 use crate::credential::CredentialSource;
 use crate::credential::{CredentialFiles, Seen};
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::{ConfigError, TokenError, TokenErrorKind};
 
 /// The most of a response body that is read.
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -76,6 +76,9 @@ pub(crate) struct TokenEndpoint {
     signer: Mutex<Option<AssertionSigner>>,
     /// The tokens the grant presents (token exchange, JWT bearer).
     grant: GrantRequest,
+    /// Why this client cannot ask for this grant at all (a grant from `TokenParams`): every
+    /// request fails with it, and nothing is sent.
+    unsendable: Option<ConfigError>,
     /// Signs the JWT bearer grant's assertion for each request, with the client key.
     #[cfg(feature = "jwt")]
     grant_signer: Mutex<Option<AssertionSigner>>,
@@ -134,6 +137,7 @@ impl TokenEndpoint {
             #[cfg(feature = "jwt")]
             signer: Mutex::new(AssertionSigner::new(endpoint)),
             grant: GrantRequest::new(&requested.grant),
+            unsendable: grant::unsendable(endpoint, requested),
             #[cfg(feature = "jwt")]
             grant_signer: Mutex::new(grant_signer),
             expected: Expected::new(
@@ -160,6 +164,9 @@ impl TokenEndpoint {
     /// Sends a token request and reads its answer, all within the request timeout: once, or
     /// twice when the endpoint rejected the client and its credential has rotated since.
     pub(crate) async fn request(&self) -> Result<TokenResponse, TokenError> {
+        if let Some(error) = &self.unsendable {
+            return Err(TokenError::token_params(error.clone()));
+        }
         tokio::time::timeout(self.timeout, self.request_with_rotation())
             .await
             .unwrap_or_else(|_| Err(TokenError::new(TokenErrorKind::Timeout)))

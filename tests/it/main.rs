@@ -44,6 +44,8 @@ mod dpop;
 mod dpop_nonces;
 #[cfg(feature = "store")]
 mod durations;
+#[cfg(all(feature = "reqwest-middleware", feature = "dpop", feature = "store", feature = "jwt"))]
+mod grants;
 #[cfg(feature = "jwt")]
 mod jwt_bearer_interop;
 #[cfg(feature = "jwt")]

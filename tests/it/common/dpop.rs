@@ -1,6 +1,7 @@
 //! DPoP servers on loopback, written from RFC 9449 and independent of the crate's code: a token
-//! endpoint that checks each proof (§4.3), asks for a nonce (§8) and binds its tokens to the
-//! proof's key, and a resource server that checks each proof as §4.3 and §7.1 say (signature
+//! endpoint that checks each proof (§4.3), asks for a nonce (§8), binds its tokens to the
+//! proof's key and records each form (a token exchange is answered with its
+//! `issued_token_type`, RFC 8693 §2.2.1), and a resource server that checks each proof as §4.3 and §7.1 say (signature
 //! by the `jwk` of its header, `typ`, `htm`, `htu`, an `iat` window, a `jti` never seen, `ath`
 //! against the token, the token's `cnf.jkt` against the proof's key) and demands a nonce of its
 //! own (§9) before it serves anything.
@@ -37,6 +38,14 @@ pub struct TokenCall {
     pub status: u16,
     /// The proof's claims, if it verified.
     pub claims: Option<Value>,
+    /// The form it carried.
+    pub form: Vec<(String, String)>,
+}
+
+impl TokenCall {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Default)]
@@ -133,11 +142,18 @@ fn oauth_error(status: StatusCode, error: &str, nonce: Option<&str>) -> Response
     response.body(Body::from(json!({ "error": error }).to_string())).unwrap()
 }
 
-async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response<Body> {
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response<Body> {
     let url = format!("http://{}/token", headers["host"].to_str().unwrap());
     let checked = one_proof(&headers).and_then(|proof| verify(proof, "POST", &url));
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let exchange = form.iter().any(|(n, v)| n == "grant_type" && v.ends_with(":token-exchange"));
     let record = |status: u16, claims: Option<Value>| {
-        shared.token_calls.lock().unwrap().push(TokenCall { status, claims });
+        let form = form.clone();
+        shared.token_calls.lock().unwrap().push(TokenCall { status, claims, form });
     };
     let (claims, jkt) = match checked {
         Ok(checked) => checked,
@@ -167,7 +183,11 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
         *current = format!("{current}+");
         response = response.header("dpop-nonce", current.as_str());
     }
-    let body = json!({ "access_token": token, "token_type": token_type, "expires_in": 3600 });
+    let mut body = json!({ "access_token": token, "token_type": token_type, "expires_in": 3600 });
+    // RFC 8693 §2.2.1: a token exchange answer says what it issued.
+    if exchange {
+        body["issued_token_type"] = "urn:ietf:params:oauth:token-type:access_token".into();
+    }
     response.body(Body::from(body.to_string())).unwrap()
 }
 
