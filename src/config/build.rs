@@ -285,7 +285,7 @@ impl ConfigBuilder {
             resources: settings.resource,
             params: settings.param,
         };
-        Ok(Config {
+        let config = Config {
             requested,
             endpoint: Endpoint {
                 token_url,
@@ -321,7 +321,15 @@ impl ConfigBuilder {
             shared: Shared { store, encryption_key: settings.store_encryption_key },
             #[cfg(feature = "metrics")]
             metrics_label: settings.metrics_label,
-        })
+        };
+        let route_grants = config.selection.routes.iter().filter_map(|r| r.params.grant.as_ref());
+        if let Some(error) = route_grants.filter_map(|g| g.unusable_by(&config.endpoint)).next() {
+            return Err(ConfigError::new(
+                "route",
+                format!("has a grant this client cannot use: {}", error.reason()),
+            ));
+        }
+        Ok(config)
     }
 }
 
@@ -506,6 +514,30 @@ mod tests {
             "http://[::1]:9/token",
         ] {
             builder(url).build().unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_grant_the_client_cannot_use_is_refused_for_the_layer_and_for_a_route() {
+        let exchange = crate::TokenExchange::subject_token("user-token", "access_token");
+        let no_credential = || {
+            Config::builder_without_secret("https://idp.example/token", "c").grant(exchange.clone())
+        };
+        assert_eq!(no_credential().build().unwrap().auth_method(), AuthMethod::None);
+        let client_credentials = TokenParams::new().grant(Grant::ClientCredentials);
+        let error = no_credential().route("https://api.example", client_credentials).build();
+        let error = error.unwrap_err();
+        assert_eq!(error.field(), "route");
+        assert!(error.to_string().contains("authenticate the client"), "{error}");
+        let error = builder("https://idp.example/token").auth_method(AuthMethod::None).build();
+        assert_eq!(field_of(error), "auth_method");
+        #[cfg(feature = "jwt")]
+        {
+            let signed = TokenParams::new().grant(crate::JwtBearer::signed());
+            let error = builder("https://idp.example/token").route("https://api.example", signed);
+            assert!(error.build().unwrap_err().to_string().contains("client_key"));
+            let error = builder("https://idp.example/token").grant(crate::JwtBearer::signed());
+            assert_eq!(field_of(error.build()), "client_key");
         }
     }
 

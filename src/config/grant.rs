@@ -84,6 +84,34 @@ impl Grant {
     }
 }
 
+impl Grant {
+    /// Why `endpoint`'s client cannot ask for this grant, if it cannot: client credentials
+    /// authenticate the client, which `none` does not, and `JwtBearer::signed()` needs the
+    /// client key to sign with. `build` checks the layer's grant and its routes' with it; a
+    /// request's `TokenParams` meets the client only at its first token request.
+    pub(crate) fn unusable_by(&self, endpoint: &super::Endpoint) -> Option<ConfigError> {
+        match self {
+            Grant::ClientCredentials if endpoint.auth_method == super::AuthMethod::None => {
+                Some(ConfigError::new(
+                    "grant",
+                    "client credentials authenticate the client, and this client has no \
+                     credential (`auth_method` none)",
+                ))
+            }
+            #[cfg(feature = "jwt")]
+            Grant::JwtBearer(bearer)
+                if bearer.assertion.is_none() && endpoint.assertion.client_key.is_none() =>
+            {
+                Some(ConfigError::new(
+                    "grant",
+                    "`JwtBearer::signed()` needs a `client_key` to sign its assertions with",
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl From<TokenExchange> for Grant {
     fn from(exchange: TokenExchange) -> Self {
         Grant::TokenExchange(exchange)

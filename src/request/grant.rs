@@ -9,9 +9,9 @@ use std::time::SystemTime;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{AuthMethod, Endpoint, Grant, Held, Presented, Requested};
+use crate::config::{Grant, Held, Presented, Requested};
 use crate::credential::{jwt_expiry, read_token_file};
-use crate::error::{ConfigError, TokenError, TokenErrorKind};
+use crate::error::{TokenError, TokenErrorKind};
 
 /// The tokens a grant presents, by form parameter name.
 pub(crate) type GrantTokens = Vec<(&'static str, SecretString)>;
@@ -61,35 +61,6 @@ impl GrantRequest {
             version?.hash(&mut hasher);
         }
         Some(hasher.finish())
-    }
-}
-
-/// Why `endpoint`'s client cannot make a token request for `requested`'s grant, if it cannot.
-/// `build` checks the layer's own grant against the client; a grant from [`TokenParams`] (a
-/// request's, a route's) meets the client only here. Client credentials authenticate the
-/// client, which `none` does not; `JwtBearer::signed()` needs the client key to sign with.
-/// Either request would go out without what makes it a request of its grant.
-///
-/// [`TokenParams`]: crate::TokenParams
-pub(crate) fn unsendable(endpoint: &Endpoint, requested: &Requested) -> Option<ConfigError> {
-    match &requested.grant {
-        Grant::ClientCredentials if endpoint.auth_method == AuthMethod::None => {
-            Some(ConfigError::new(
-                "grant",
-                "client credentials authenticate the client, and this client has no credential \
-                 (`auth_method` none)",
-            ))
-        }
-        #[cfg(feature = "jwt")]
-        Grant::JwtBearer(bearer)
-            if bearer.assertion.is_none() && endpoint.assertion.client_key.is_none() =>
-        {
-            Some(ConfigError::new(
-                "grant",
-                "`JwtBearer::signed()` needs a `client_key` to sign its assertions with",
-            ))
-        }
-        _ => None,
     }
 }
 

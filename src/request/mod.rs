@@ -137,7 +137,7 @@ impl TokenEndpoint {
             #[cfg(feature = "jwt")]
             signer: Mutex::new(AssertionSigner::new(endpoint)),
             grant: GrantRequest::new(&requested.grant),
-            unsendable: grant::unsendable(endpoint, requested),
+            unsendable: requested.grant.unusable_by(endpoint),
             #[cfg(feature = "jwt")]
             grant_signer: Mutex::new(grant_signer),
             expected: Expected::new(
