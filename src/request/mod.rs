@@ -1,13 +1,15 @@
-//! The token request (RFC 6749 §4.4.2): one form `POST` to the token endpoint.
+//! The token request (RFC 6749 §4.4.2, and for other grants RFC 8693 §2.1 and RFC 7523 §2.1):
+//! one form `POST` to the token endpoint.
 //!
 //! What never changes between requests (grant type, scopes, audience, resources, parameters)
-//! is encoded once, when the layer is built. The client's credential is added per request: a
-//! secret may come from a source that rotates it, and each client assertion is new (signed
-//! with a new `jti` and `iat`, retries included, or read anew from its source).
+//! is encoded once, when the layer is built. The client's credential and the tokens the grant
+//! presents are added per request: a secret or a subject token may come from a source that
+//! rotates it, and each assertion is new (signed with a new `jti` and `iat`, retries
+//! included, or read anew from its source).
 //!
-//! When the endpoint rejects the client and the credential's source has something new (a
-//! secret or an assertion rotated since it was read), the request is sent again at once with
-//! it: once, so that a credential that is simply wrong still backs off. The endpoint also
+//! When the endpoint refuses the client or the grant's token and its source has something new
+//! (rotated since it was read), the request is sent again at once with it: once, so that a
+//! credential that is simply wrong still backs off. The endpoint also
 //! remembers which credential it last saw rejected ([`CredentialVersion`]), so that the cache
 //! can ask again as soon as that credential changes rather than wait out the backoff.
 
@@ -162,7 +164,8 @@ impl TokenEndpoint {
     }
 
     /// Sends a token request and reads its answer, all within the request timeout: once, or
-    /// twice when the endpoint rejected the client and its credential has rotated since.
+    /// twice when the endpoint refused the client or the grant's token and it has rotated
+    /// since.
     pub(crate) async fn request(&self) -> Result<TokenResponse, TokenError> {
         if let Some(error) = &self.unsendable {
             return Err(TokenError::token_params(error.clone()));
