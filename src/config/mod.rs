@@ -250,6 +250,19 @@ impl Config {
     pub fn auth_method(&self) -> AuthMethod {
         self.endpoint.auth_method
     }
+
+    /// The grant the layer's own token is requested with.
+    ///
+    /// ```
+    /// use tower_client_credentials::{Config, Grant};
+    ///
+    /// let config = Config::builder("https://auth.example.com/token", "orders", "s3cret").build()?;
+    /// assert_eq!(config.grant(), &Grant::ClientCredentials);
+    /// # Ok::<(), tower_client_credentials::ConfigError>(())
+    /// ```
+    pub fn grant(&self) -> &Grant {
+        &self.requested.grant
+    }
 }
 
 impl TryFrom<Settings> for Config {
