@@ -111,10 +111,14 @@ use crate::error::ConfigError;
 /// - **`param`** as a table of names and values, or as form-encoded text:
 ///   `ORDERS_PARAM="tenant=acme&prompt=none"`;
 /// - **`true` and `false`** as booleans or as text;
-/// - **`auth_method`** as `"basic"`, `"post"` or a registered name (`"client_secret_post"`,
+/// - **`auth_method`** as `"basic"`, `"post"`, `"none"` or a registered name (`"client_secret_post"`,
 ///   `"private_key_jwt"`, `"tls_client_auth"`, ...); **`client_key_algorithm`** as `"RS256"`,
 ///   `"PS256"` or `"ES256"`; **`dpop_key_algorithm`** as `"ES256"`, `"RS256"`, `"PS256"` or
 ///   `"EdDSA"`;
+/// - **`grant`** as `"client_credentials"`, `"token_exchange"` or `"jwt_bearer"` (or the
+///   grant-type URN); **token types** (`subject_token_type`, ...) as a URI or a short name,
+///   `"jwt"`, `"access_token"`, `"id_token"`; **`client_assertion_type`** as `"jwt-bearer"`,
+///   `"jwt-spiffe"` or a URN; **`assertion_audience`** as a URL, or `"issuer"`;
 /// - **keys and certificates** as the paths of their PEM files, read by `build`;
 /// - **`store_encryption_key`** as its 32 bytes in standard base64 (`openssl rand -base64 32`).
 ///

@@ -59,7 +59,9 @@
 //! separated by spaces (`ORDERS_SCOPE="orders:read orders:write"`); `param` is a table or
 //! form-encoded text (`ORDERS_PARAM="tenant=acme&prompt=none"`); flags are `true` or `false`;
 //! keys and certificates are the paths of their PEM files, read by `build()`; `auth_method` is
-//! `"basic"`, `"post"` or a registered name (`"private_key_jwt"`, ...). The objects that cannot
+//! `"basic"`, `"post"`, `"none"` or a registered name (`"private_key_jwt"`, ...); `grant` is
+//! `"client_credentials"`, `"token_exchange"` or `"jwt_bearer"`; token types are a URI or a
+//! short name (`"jwt"`, `"access_token"`, `"id_token"`). The objects that cannot
 //! be text go to [`Settings::into_builder`].
 //!
 //! # From a file
