@@ -17,22 +17,13 @@
 //
 // It listens on a free port of 127.0.0.1 and prints `ready <issuer>` once it accepts
 // connections; the token endpoint is `<issuer>/token`. It stops when stdin closes, so it never
-// outlives the test that started it.
-import http from 'node:http';
+// outlives the test that started it (serve.mjs).
 import { randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
+import { fromEnv, serve } from './serve.mjs';
 
-const secret = process.env.INTEROP_CLIENT_SECRET;
-if (!secret) {
-  console.error('INTEROP_CLIENT_SECRET is not set');
-  process.exit(2);
-}
-
-const jwk = JSON.parse(process.env.INTEROP_CLIENT_JWK ?? 'null');
-if (!jwk) {
-  console.error('INTEROP_CLIENT_JWK is not set');
-  process.exit(2);
-}
+const secret = fromEnv('INTEROP_CLIENT_SECRET');
+const jwk = JSON.parse(fromEnv('INTEROP_CLIENT_JWK'));
 
 const client = (id, method, extra = { client_secret: secret }) => ({
   client_id: id,
@@ -44,40 +35,25 @@ const client = (id, method, extra = { client_secret: secret }) => ({
   ...extra,
 });
 
-const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
-  const provider = new Provider(issuer, {
-    clients: [
-      client('interop client:basic', 'client_secret_basic'),
-      client('interop-post', 'client_secret_post'),
-      client('interop-raw', 'client_secret_basic'),
-      client('interop-secret-jwt', 'client_secret_jwt'),
-      client('interop-key-jwt', 'private_key_jwt', { jwks: { keys: [jwk] } }),
-      client('interop-dpop', 'client_secret_basic', {
-        client_secret: secret,
-        dpop_bound_access_tokens: true,
-      }),
-    ],
-    features: {
-      clientCredentials: { enabled: true },
-      devInteractions: { enabled: false },
-      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
-      introspection: { enabled: true, allowedPolicy: async () => true },
-    },
-    cookies: { keys: ['interop-test-only'] },
-    scopes: ['api:read'],
-    ttl: { ClientCredentials: 600 },
-  });
-  const callback = provider.callback();
-  server.on('request', (request, response) => {
-    if (request.method === 'POST' && request.url === '/token') {
-      response.on('finish', () => console.log(`token ${response.statusCode}`));
-    }
-    callback(request, response);
-  });
-  console.log(`ready ${issuer}`);
-});
-
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+serve((issuer) => new Provider(issuer, {
+  clients: [
+    client('interop client:basic', 'client_secret_basic'),
+    client('interop-post', 'client_secret_post'),
+    client('interop-raw', 'client_secret_basic'),
+    client('interop-secret-jwt', 'client_secret_jwt'),
+    client('interop-key-jwt', 'private_key_jwt', { jwks: { keys: [jwk] } }),
+    client('interop-dpop', 'client_secret_basic', {
+      client_secret: secret,
+      dpop_bound_access_tokens: true,
+    }),
+  ],
+  features: {
+    clientCredentials: { enabled: true },
+    devInteractions: { enabled: false },
+    dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+    introspection: { enabled: true, allowedPolicy: async () => true },
+  },
+  cookies: { keys: ['interop-test-only'] },
+  scopes: ['api:read'],
+  ttl: { ClientCredentials: 600 },
+}));

@@ -10,25 +10,19 @@
 // It listens on a free port of 127.0.0.1 and prints `ready <issuer>` once it accepts
 // connections; the token endpoint is `<issuer>/token`. Each answer of the token endpoint is
 // printed as `token <status>`, and each refusal's reason as `refused <reason>` (the provider
-// answers `invalid_client` with a generic description). It stops when stdin closes, so it never outlives the test that
-// started it.
-import http from 'node:http';
+// answers `invalid_client` with a generic description). It stops when stdin closes, so it
+// never outlives the test that started it (serve.mjs).
 import Provider from 'oidc-provider';
+import { fromEnv, serve } from './serve.mjs';
 
-const jwk = JSON.parse(process.env.INTEROP_CLIENT_JWK ?? 'null');
-if (!jwk) {
-  console.error('INTEROP_CLIENT_JWK is not set');
-  process.exit(2);
-}
+const jwk = JSON.parse(fromEnv('INTEROP_CLIENT_JWK'));
 const ttl = Number(process.env.INTEROP_TOKEN_TTL);
 if (!Number.isInteger(ttl) || ttl <= 0) {
   console.error('INTEROP_TOKEN_TTL must be a whole number of seconds');
   process.exit(2);
 }
 
-const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+serve((issuer) => {
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -53,15 +47,5 @@ server.listen(0, '127.0.0.1', () => {
   provider.on('grant.error', (ctx, error) => {
     console.log(`refused ${error.error_detail ?? error.error_description ?? error.message}`);
   });
-  const callback = provider.callback();
-  server.on('request', (request, response) => {
-    if (request.method === 'POST' && request.url === '/token') {
-      response.on('finish', () => console.log(`token ${response.statusCode}`));
-    }
-    callback(request, response);
-  });
-  console.log(`ready ${issuer}`);
+  return provider;
 });
-
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();

@@ -27,20 +27,12 @@
 //
 // Each answer of the token endpoint is printed as `token <status>`, each refusal as
 // `refused <error>: <reason>`. It listens on a free port of 127.0.0.1 and prints
-// `ready <issuer>`; the token endpoint is `<issuer>/token`. It stops when stdin closes.
-import http from 'node:http';
+// `ready <issuer>`; the token endpoint is `<issuer>/token`. It stops when stdin closes
+// (serve.mjs).
 import { randomUUID } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, generateKeyPair, importJWK, jwtVerify } from 'jose';
 import Provider, { errors } from 'oidc-provider';
-
-const fromEnv = (name) => {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-};
+import { fromEnv, serve } from './serve.mjs';
 const secret = fromEnv('INTEROP_CLIENT_SECRET');
 const clientJwk = JSON.parse(fromEnv('INTEROP_CLIENT_JWK'));
 const subjectKey = await importJWK(JSON.parse(fromEnv('INTEROP_SUBJECT_JWK')), 'ES256');
@@ -189,9 +181,7 @@ const client = (id, method, extra) => ({
 });
 
 let provider;
-const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+serve((issuer) => {
   provider = new Provider(issuer, {
     clients: [
       client('exchange-basic', 'client_secret_basic', { client_secret: secret }),
@@ -219,15 +209,5 @@ server.listen(0, '127.0.0.1', () => {
   provider.on('grant.error', (ctx, error) => {
     console.log(`refused ${error.error}: ${error.error_description ?? error.message}`);
   });
-  const callback = provider.callback();
-  server.on('request', (request, response) => {
-    if (request.method === 'POST' && request.url === '/token') {
-      response.on('finish', () => console.log(`token ${response.statusCode}`));
-    }
-    callback(request, response);
-  });
-  console.log(`ready ${issuer}`);
+  return provider;
 });
-
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();

@@ -110,6 +110,11 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
 }
 
+/// The parameter `name` of each token request, in order.
+fn params_sent(tokens: &TokenServer, name: &str) -> Vec<String> {
+    tokens.received().iter().map(|r| r.param(name).unwrap().to_owned()).collect()
+}
+
 /// The `TokenError` in the error a service returned.
 fn token_error(error: &BoxError) -> &TokenError {
     TokenError::find(error.as_ref()).unwrap_or_else(|| panic!("not a token error: {error}"))
@@ -390,8 +395,7 @@ async fn each_token_request_presents_the_file_of_the_moment(
         advance(Duration::from_secs(50)).await;
     }
 
-    let sent: Vec<String> =
-        tokens.received().iter().map(|r| r.param(param).unwrap().to_owned()).collect();
+    let sent = params_sent(&tokens, param);
     assert_eq!(sent, presented, "one token request per lifetime, with the file of its moment");
 }
 
@@ -429,9 +433,7 @@ async fn a_subject_token_source_renewed_after_invalid_grant_is_sent_at_once_and_
 
     assert_eq!(token.secret(), "token-2");
     assert_eq!(tokens.count(), 2);
-    let sent: Vec<_> =
-        tokens.received().iter().map(|r| r.param("subject_token").unwrap().to_owned()).collect();
-    assert_eq!(sent, ["session-1", "session-2"]);
+    assert_eq!(params_sent(&tokens, "subject_token"), ["session-1", "session-2"]);
     assert_eq!(session.fresh_asks.load(Ordering::SeqCst), 1);
 }
 
@@ -996,8 +998,7 @@ fn plan(api: &ApiServer) -> Vec<(String, Option<TokenParams>, &'static str)> {
 }
 
 fn check_grants_asked(tokens: &TokenServer) {
-    let asked: Vec<_> =
-        tokens.received().iter().map(|r| r.param("grant_type").unwrap().to_owned()).collect();
+    let asked = params_sent(tokens, "grant_type");
     let (cc, te, jb) = ("client_credentials", TokenExchange::GRANT_TYPE, JwtBearer::GRANT_TYPE);
     assert_eq!(asked, [cc, te, te, jb, te], "one token request per distinct grant");
 }

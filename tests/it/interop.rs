@@ -13,13 +13,8 @@
 //! `node_modules` is missing or was installed from another `package-lock.json` (`tests/setup`).
 //! Without Node.js these tests fail and say so: they never skip silently.
 
-use crate::common::interop_server::p256_public_jwk;
-use crate::setup;
+use crate::common::interop_server::{p256_public_jwk, InteropServer};
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use tower_client_credentials::{
@@ -43,83 +38,26 @@ const KEY_JWT_CLIENT: &str = "interop-key-jwt";
 /// A client whose tokens must be DPoP-bound.
 #[cfg(feature = "dpop")]
 const DPOP_CLIENT: &str = "interop-dpop";
-/// Bounds the wait for the server to start listening.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The running server; killed when dropped, and it also exits by itself when its stdin closes.
+/// `tests/interop/oidc_server.mjs`, running.
 struct OidcServer {
-    child: Child,
-    /// Held open: closing it tells the server to stop.
-    _stdin: ChildStdin,
+    /// Held: dropping it stops the server.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    server: InteropServer,
     token_url: String,
     /// The P-256 private key (PKCS #8 PEM) whose public key the server holds for
     /// [`KEY_JWT_CLIENT`].
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     client_key: String,
-    /// The status of each answer of the token endpoint, in order, as the server prints them.
-    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
-    token_answers: Arc<Mutex<Vec<u16>>>,
 }
 
 impl OidcServer {
     fn start() -> Self {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        setup::node_modules();
-        let dir = setup::interop_dir();
-        let mut child = Command::new("node")
-            .arg(dir.join("oidc_server.mjs"))
-            .current_dir(&dir)
-            .env("INTEROP_CLIENT_SECRET", SECRET)
-            .env("INTEROP_CLIENT_JWK", p256_public_jwk(&key))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("the interop test needs Node.js: cannot run `node` ({e})"));
-        let stdin = child.stdin.take().unwrap();
-        let stderr = collect(child.stderr.take().unwrap());
-
-        // The server prints `ready <issuer>` once it listens; wait for that line, bounded.
-        let (lines, ready) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let token_answers = Arc::new(Mutex::new(Vec::new()));
-        let answers = Arc::clone(&token_answers);
-        thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if let Some(issuer) = line.strip_prefix("ready ") {
-                    let _ = lines.send(issuer.to_owned());
-                }
-                if let Some(status) = line.strip_prefix("token ").and_then(|s| s.parse().ok()) {
-                    answers.lock().unwrap().push(status);
-                }
-            }
-        });
-        let client_key = key.serialize_pem();
-        let mut server =
-            Self { child, _stdin: stdin, token_url: String::new(), client_key, token_answers };
-        match ready.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(issuer) => server.token_url = format!("{issuer}/token"),
-            Err(_) => {
-                drop(server); // kills it, which ends its stderr
-                let output = stderr.join().unwrap_or_default();
-                panic!("oidc_server.mjs did not start within {STARTUP_TIMEOUT:?}:\n{output}");
-            }
-        }
-        server
-    }
-
-    /// The statuses of the token endpoint's answers, once there are `n` of them (bounded: the
-    /// server prints each as it finishes it, on a pipe of its own).
-    #[cfg(feature = "dpop")]
-    fn token_answers(&self, n: usize) -> Vec<u16> {
-        let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            let answers = self.token_answers.lock().unwrap().clone();
-            if answers.len() >= n || std::time::Instant::now() > deadline {
-                return answers;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        let jwk = p256_public_jwk(&key);
+        let env = [("INTEROP_CLIENT_SECRET", SECRET), ("INTEROP_CLIENT_JWK", &jwk)];
+        let server = InteropServer::node("oidc_server.mjs", &env);
+        Self { token_url: server.token_url(), server, client_key: key.serialize_pem() }
     }
 
     /// What the server's introspection endpoint (RFC 7662) says of `token`, asked as
@@ -151,22 +89,6 @@ impl OidcServer {
     fn config(&self, client_id: &str, secret: &str) -> ConfigBuilder {
         Config::builder(&self.token_url, client_id, secret).scope("api:read")
     }
-}
-
-impl Drop for OidcServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads a pipe to its end on a thread of its own, so the child never blocks on it.
-fn collect(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
 }
 
 #[tokio::test]
@@ -277,6 +199,7 @@ async fn client_secret_jwt_signs_with_the_secret_the_server_holds() {
 #[cfg(feature = "jwt")]
 #[tokio::test]
 async fn a_client_assertion_written_to_a_file_by_someone_else_is_accepted() {
+    use crate::common::rotate;
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
     let server = OidcServer::start();
@@ -290,9 +213,10 @@ async fn a_client_assertion_written_to_a_file_by_someone_else_is_accepted() {
             "iss": KEY_JWT_CLIENT, "sub": KEY_JWT_CLIENT, "aud": server.token_url,
             "jti": jti, "iat": now.as_secs(), "exp": now.as_secs() + 60,
         });
-        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
-        std::fs::write(dir.join("token.new"), format!("{jwt}\n")).unwrap();
-        std::fs::rename(dir.join("token.new"), &file).unwrap();
+        rotate(
+            &file,
+            &jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap(),
+        );
     };
     let config = Config::builder_without_secret(&server.token_url, KEY_JWT_CLIENT)
         .scope("api:read")
@@ -323,7 +247,7 @@ async fn dpop_binds_the_token_to_our_key_after_one_nonce_round_trip() {
     let bearer = ClientCredentialsLayer::new(server.config(DPOP_CLIENT, SECRET).build().unwrap());
     let error = bearer.token().await.expect_err("this client must prove possession");
     assert_eq!(error.oauth_error(), Some("invalid_grant"), "{error}");
-    assert_eq!(server.token_answers(1), [400]);
+    assert_eq!(server.server.token_answers(1), [400]);
 
     let key = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
     let config = server.config(DPOP_CLIENT, SECRET).dpop(key.clone()).build().unwrap();
@@ -333,7 +257,7 @@ async fn dpop_binds_the_token_to_our_key_after_one_nonce_round_trip() {
     assert_eq!(token.header_value(), format!("DPoP {}", token.secret()).as_str());
     assert_eq!(token.lifetime(), Duration::from_secs(600));
     // `use_dpop_nonce` once, then the token.
-    assert_eq!(server.token_answers(3), [400, 400, 200]);
+    assert_eq!(server.server.token_answers(3), [400, 400, 200]);
 
     let introspection = server.introspect(token.secret()).await;
     assert_eq!(introspection["active"], true, "{introspection}");
@@ -346,5 +270,5 @@ async fn dpop_binds_the_token_to_our_key_after_one_nonce_round_trip() {
     tokio::time::resume();
     let next = layer.token().await.expect("a second token, with the nonce kept");
     assert_ne!(next.secret(), token.secret());
-    assert_eq!(server.token_answers(4), [400, 400, 200, 200]);
+    assert_eq!(server.server.token_answers(4), [400, 400, 200, 200]);
 }

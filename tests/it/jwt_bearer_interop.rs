@@ -13,10 +13,9 @@
 //! (`tests/it/setup.rs`).
 
 use crate::common::interop_server::{jwt_claims, InteropServer};
-use crate::common::{api_client, get, jump, ApiServer, Folder};
+use crate::common::{api_client, get, jump, rotate, ApiServer, Folder};
 use crate::setup;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -68,19 +67,6 @@ impl BearerServer {
     fn bearer(&self, grant: JwtBearer) -> ConfigBuilder {
         Config::builder_without_secret(&self.token_url, BEARER_CLIENT).grant(grant)
     }
-
-    /// The statuses of the token endpoint's answers, once there are `n`.
-    fn answers(&self, n: usize) -> Vec<u16> {
-        let lines = self.server.wait_for_lines("token", n);
-        lines.iter().map(|status| status.parse().unwrap()).collect()
-    }
-}
-
-/// Writes `content` beside `path`, then renames it over it.
-fn rotate(path: &Path, content: &str) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, format!("{content}\n")).unwrap();
-    std::fs::rename(new, path).unwrap();
 }
 
 #[tokio::test]
@@ -110,7 +96,7 @@ async fn a_signed_assertion_gets_a_token_from_authlib_that_the_api_receives() {
     assert_eq!(claims["client_id"], BEARER_CLIENT, "{claims}");
     assert_eq!(claims["grant_type"], JWT_BEARER, "{claims}");
     assert_eq!(claims["scope"], "api:read", "{claims}");
-    assert_eq!(server.answers(1), [200]);
+    assert_eq!(server.server.token_answers(1), [200]);
 }
 
 #[tokio::test]
@@ -129,7 +115,7 @@ async fn the_subject_claim_names_the_user_the_token_is_for() {
     let error = error.expect_err("an unknown user");
     assert_eq!(error.oauth_error(), Some("invalid_grant"), "{error}");
     assert!(error.to_string().contains("sub"), "{error}");
-    assert_eq!(server.answers(2), [200, 400]);
+    assert_eq!(server.server.token_answers(2), [200, 400]);
 }
 
 /// An assertion made elsewhere (here by the test, with the client's key) and put in a file,
@@ -160,7 +146,7 @@ async fn an_assertion_from_a_file_is_presented_and_read_again_for_the_next_token
     jump(LIFETIME).await; // the token expires on Tokio's clock
     let second = layer.token().await.expect("the rewritten assertion");
     assert_eq!(jwt_claims(second.secret())["sub"], BEARER_CLIENT, "the file was read again");
-    assert_eq!(server.answers(2), [200, 200]);
+    assert_eq!(server.server.token_answers(2), [200, 200]);
 }
 
 #[tokio::test]

@@ -12,16 +12,12 @@
 //! node-oidc-provider, runs on real time because the provider checks `exp` on its own clock.
 
 use crate::common;
-use crate::setup;
-use common::interop_server::p256_public_jwk;
-use common::Folder;
+use common::interop_server::{p256_public_jwk, InteropServer};
+use common::{rotate, Folder};
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{api_client, get, ApiServer, Received, Reply, TokenServer, CLIENT_ID};
@@ -291,82 +287,13 @@ async fn a_rejected_signing_key_is_retried_as_soon_as_its_file_changes() {
 
 /// A client using `private_key_jwt` with the key the server was given (`jwks`).
 const INTEROP_CLIENT: &str = "interop-key-jwt";
-/// Bounds the wait for the server to start listening.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `tests/interop/short_lived_tokens_server.mjs`; killed when dropped, and it also exits by
-/// itself when its stdin closes.
-struct ShortLivedTokensServer {
-    child: Child,
-    _stdin: ChildStdin,
-    token_url: String,
-    /// The status of each answer of the token endpoint, in order.
-    token_answers: Arc<Mutex<Vec<u16>>>,
-    /// Why the token endpoint refused each request it refused, in order.
-    refusals: Arc<Mutex<Vec<String>>>,
-}
-
-impl ShortLivedTokensServer {
-    /// Tokens last `ttl`; `key` signs the client's assertions.
-    fn start(key: &rcgen::KeyPair, ttl: Duration) -> Self {
-        setup::node_modules();
-        let dir = setup::interop_dir();
-        let mut child = Command::new("node")
-            .arg(dir.join("short_lived_tokens_server.mjs"))
-            .current_dir(&dir)
-            .env("INTEROP_CLIENT_JWK", p256_public_jwk(key))
-            .env("INTEROP_TOKEN_TTL", ttl.as_secs().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("the interop test needs Node.js: cannot run `node` ({e})"));
-        let stdin = child.stdin.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let (ready, issuer) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let token_answers = Arc::new(Mutex::new(Vec::new()));
-        let refusals = Arc::new(Mutex::new(Vec::new()));
-        let (answers, reasons) = (Arc::clone(&token_answers), Arc::clone(&refusals));
-        thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if let Some(issuer) = line.strip_prefix("ready ") {
-                    let _ = ready.send(issuer.to_owned());
-                }
-                if let Some(status) = line.strip_prefix("token ").and_then(|s| s.parse().ok()) {
-                    answers.lock().unwrap().push(status);
-                }
-                if let Some(reason) = line.strip_prefix("refused ") {
-                    reasons.lock().unwrap().push(reason.to_owned());
-                }
-            }
-        });
-        let mut server =
-            Self { child, _stdin: stdin, token_url: String::new(), token_answers, refusals };
-        match issuer.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(issuer) => server.token_url = format!("{issuer}/token"),
-            Err(_) => {
-                drop(server);
-                let output = stderr.join().unwrap_or_default();
-                panic!(
-                    "short_lived_tokens_server.mjs did not start in {STARTUP_TIMEOUT:?}:\n{output}"
-                );
-            }
-        }
-        server
-    }
-}
-
-impl Drop for ShortLivedTokensServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `tests/interop/short_lived_tokens_server.mjs`, its tokens lasting `ttl`; `key` signs the
+/// client's assertions.
+fn short_lived_tokens_server(key: &rcgen::KeyPair, ttl: Duration) -> InteropServer {
+    let (jwk, ttl) = (p256_public_jwk(key), ttl.as_secs().to_string());
+    let env = [("INTEROP_CLIENT_JWK", jwk.as_str()), ("INTEROP_TOKEN_TTL", &ttl)];
+    InteropServer::node("short_lived_tokens_server.mjs", &env)
 }
 
 /// The issue's measurement. A workload-identity assertion file, rewritten every 2 s with a new
@@ -381,11 +308,11 @@ async fn an_assertion_file_rotated_every_two_seconds_fails_no_request_against_no
     const RUN: Duration = Duration::from_secs(12);
     const CALLERS: usize = 4;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let server = ShortLivedTokensServer::start(&key, Duration::from_secs(3));
+    let server = short_lived_tokens_server(&key, Duration::from_secs(3));
     let signing = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
     let folder = Folder::new("interop");
     let file = folder.path("token");
-    let token_url = server.token_url.clone();
+    let token_url = server.token_url();
     let write_assertion = move |path: &Path, version: u32| {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let claims = serde_json::json!({
@@ -393,13 +320,13 @@ async fn an_assertion_file_rotated_every_two_seconds_fails_no_request_against_no
             "jti": format!("rotation-{version}-{}", fastrand::u64(..)),
             "iat": now, "exp": now + 5,
         });
-        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap();
-        let new = path.with_extension("new");
-        std::fs::write(&new, format!("{jwt}\n")).unwrap();
-        std::fs::rename(&new, path).unwrap();
+        rotate(
+            path,
+            &jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signing).unwrap(),
+        );
     };
     write_assertion(&file, 1);
-    let config = Config::builder_without_secret(&server.token_url, INTEROP_CLIENT)
+    let config = Config::builder_without_secret(server.token_url(), INTEROP_CLIENT)
         .scope("api:read")
         .client_assertion_file(&file)
         .build()
@@ -457,7 +384,7 @@ async fn an_assertion_file_rotated_every_two_seconds_fails_no_request_against_no
     let rotated = rotations.await.unwrap();
 
     let (succeeded, failed) = (succeeded.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    let answers = server.token_answers.lock().unwrap().clone();
+    let answers = server.token_answers(0);
     let issued = answers.iter().filter(|s| **s == 200).count();
     let figures = format!(
         "{failed} of {} requests failed in {:.1?} ({CALLERS} callers); {rotated} assertions \
@@ -465,7 +392,7 @@ async fn an_assertion_file_rotated_every_two_seconds_fails_no_request_against_no
         succeeded + failed,
         started.elapsed(),
         answers.len(),
-        server.refusals.lock().unwrap(),
+        server.lines("refused"),
         first_failure.lock().unwrap(),
     );
     eprintln!("{figures}");

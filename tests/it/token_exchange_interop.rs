@@ -12,11 +12,8 @@
 //! `tests/interop` when needed (`tests/it/setup.rs`).
 
 use crate::common::interop_server::{jwt_claims, p256_public_jwk, InteropServer};
-use crate::common::{api_client, get, jump, ApiServer, Folder};
-use crate::setup;
+use crate::common::{api_client, get, jump, rotate, ApiServer, Folder};
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -54,15 +51,14 @@ impl ExchangeServer {
     fn start() -> Self {
         let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let issuer_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        setup::node_modules();
-        let dir = setup::interop_dir();
-        let mut node = Command::new("node");
-        node.arg(dir.join("token_exchange_server.mjs"))
-            .current_dir(&dir)
-            .env("INTEROP_CLIENT_SECRET", SECRET)
-            .env("INTEROP_CLIENT_JWK", p256_public_jwk(&client_key))
-            .env("INTEROP_SUBJECT_JWK", p256_public_jwk(&issuer_key));
-        let server = InteropServer::start(node, "node tests/interop/token_exchange_server.mjs");
+        let (client_jwk, subject_jwk) =
+            (p256_public_jwk(&client_key), p256_public_jwk(&issuer_key));
+        let env = [
+            ("INTEROP_CLIENT_SECRET", SECRET),
+            ("INTEROP_CLIENT_JWK", &client_jwk),
+            ("INTEROP_SUBJECT_JWK", &subject_jwk),
+        ];
+        let server = InteropServer::node("token_exchange_server.mjs", &env);
         Self {
             token_url: server.token_url(),
             server,
@@ -81,17 +77,6 @@ impl ExchangeServer {
     fn basic(&self, exchange: TokenExchange) -> ConfigBuilder {
         Config::builder(&self.token_url, BASIC_CLIENT, SECRET).grant(exchange)
     }
-
-    /// The statuses of the token endpoint's answers, once there are `n`.
-    fn answers(&self, n: usize) -> Vec<u16> {
-        let lines = self.server.wait_for_lines("token", n);
-        lines.iter().map(|status| status.parse().unwrap()).collect()
-    }
-
-    /// Why the token endpoint refused each request it refused (`<error>: <description>`).
-    fn refusals(&self, n: usize) -> Vec<String> {
-        self.server.wait_for_lines("refused", n)
-    }
 }
 
 /// A JWT of [`SUBJECT_ISSUER`] signed (ES256) with `key`.
@@ -105,11 +90,10 @@ fn signed(key: &EncodingKey, sub: &str, typ: &str, lifetime: i64) -> String {
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
-/// Replaces the file at `path` the way a platform rotating it does: a new file renamed over it.
-fn rotate(path: &Path, token: &str) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, format!("{token}\n")).unwrap();
-    std::fs::rename(new, path).unwrap();
+/// A key whose tokens the server does not trust.
+fn untrusted_key() -> EncodingKey {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap()
 }
 
 #[tokio::test]
@@ -146,7 +130,7 @@ async fn an_exchanged_token_issued_by_node_oidc_provider_reaches_the_api() {
     assert_eq!(claims["aud"], serde_json::json!([ORDERS, ORDERS_RESOURCE]), "{claims}");
     assert_eq!(claims["scope"], "api:read", "{claims}");
     assert!(claims.get("act").is_none(), "{claims}");
-    assert_eq!(server.answers(1), [200]);
+    assert_eq!(server.server.token_answers(1), [200]);
 }
 
 #[tokio::test]
@@ -170,7 +154,7 @@ async fn a_rotated_subject_token_file_is_what_the_next_token_request_presents() 
 
     assert_ne!(second.secret(), first.secret());
     assert_eq!(jwt_claims(second.secret())["sub"], "bob", "the file was read again");
-    assert_eq!(server.answers(2), [200, 200]);
+    assert_eq!(server.server.token_answers(2), [200, 200]);
 }
 
 /// Delegation (RFC 8693 §1.1): the actor token's subject becomes the issued token's `act`;
@@ -200,7 +184,7 @@ async fn an_actor_token_is_verified_and_named_as_the_actor_of_the_issued_token()
     assert_eq!(claims["sub"], "alice", "{claims}");
     assert_eq!(claims["act"], serde_json::json!({ "sub": "gateway" }), "{claims}");
     assert_eq!(claims["client_id"], KEY_JWT_CLIENT, "{claims}");
-    assert_eq!(server.answers(1), [200]);
+    assert_eq!(server.server.token_answers(1), [200]);
 }
 
 /// The server holds the types to what the tokens are: a JWT that is no JWT access token
@@ -209,13 +193,7 @@ async fn an_actor_token_is_verified_and_named_as_the_actor_of_the_issued_token()
 #[tokio::test]
 async fn subject_and_actor_tokens_the_server_cannot_accept_are_refused_as_invalid_request() {
     let server = ExchangeServer::start();
-    let foreign = EncodingKey::from_ec_pem(
-        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .unwrap()
-            .serialize_pem()
-            .as_bytes(),
-    )
-    .unwrap();
+    let foreign = untrusted_key();
     let mistyped = TokenExchange::subject_token(server.token("alice", "JWT", 60), "access_token");
     let unverifiable = TokenExchange::subject_token(server.token("alice", "JWT", 60), "jwt")
         .actor_token(signed(&foreign, "gateway", "JWT", 60), "jwt");
@@ -227,9 +205,10 @@ async fn subject_and_actor_tokens_the_server_cannot_accept_are_refused_as_invali
         assert_eq!(error.oauth_error(), Some("invalid_request"), "{error}");
         assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
         assert_eq!(error.class(), ErrorClass::Rejected);
-        assert_eq!(server.answers(n + 1).len(), n + 1);
+        assert_eq!(server.server.token_answers(n + 1).len(), n + 1);
     }
-    let refusals = server.refusals(2);
+    // Why the token endpoint refused each: `<error>: <description>`.
+    let refusals = server.server.wait_for_lines("refused", 2);
     assert!(refusals[0].contains("subject_token is not a JWT access token"), "{refusals:?}");
     assert!(refusals[1].contains("actor_token is invalid"), "{refusals:?}");
 }
@@ -254,7 +233,7 @@ async fn a_requested_id_token_comes_as_n_a_and_is_sent_as_a_bearer_token() {
     assert_eq!(token.lifetime(), LIFETIME);
     let claims = jwt_claims(token.secret());
     assert_eq!((&claims["sub"], &claims["aud"]), (&"alice".into(), &BASIC_CLIENT.into()));
-    assert_eq!(server.answers(1), [200]);
+    assert_eq!(server.server.token_answers(1), [200]);
 }
 
 /// The server issues `legacy` tokens as `jwt`, whatever was requested: asked for an access
@@ -277,7 +256,11 @@ async fn an_access_token_asked_for_and_another_type_issued_is_refused() {
     assert_eq!(error.field(), Some("issued_token_type"));
     assert_eq!(error.class(), ErrorClass::Rejected);
     assert!(error.to_string().contains(TokenExchange::JWT), "{error}");
-    assert_eq!(server.answers(1), [200], "the server answered; the client refused the answer");
+    assert_eq!(
+        server.server.token_answers(1),
+        [200],
+        "the server answered; the client refused the answer"
+    );
 
     let open = server.basic(exchange(None)).audience(LEGACY).build().unwrap();
     let token = ClientCredentialsLayer::new(open).token().await.expect("no type was asked for");
@@ -299,7 +282,11 @@ async fn an_expired_subject_jwt_is_never_sent() {
     let fresh = TokenExchange::subject_token(server.token("alice", "JWT", 60), "jwt");
     let layer = ClientCredentialsLayer::new(server.basic(fresh).build().unwrap());
     layer.token().await.expect("a valid subject token");
-    assert_eq!(server.answers(1), [200], "the expired subject token reached the server");
+    assert_eq!(
+        server.server.token_answers(1),
+        [200],
+        "the expired subject token reached the server"
+    );
 }
 
 /// A subject token source that has a new token when asked for a fresh one: what a platform
@@ -323,13 +310,7 @@ impl CredentialSource for RotatedSince {
 #[tokio::test]
 async fn a_subject_token_refused_as_rfc_8693_says_is_asked_for_fresh_and_sent_again() {
     let server = ExchangeServer::start();
-    let foreign = EncodingKey::from_ec_pem(
-        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .unwrap()
-            .serialize_pem()
-            .as_bytes(),
-    )
-    .unwrap();
+    let foreign = untrusted_key();
     // Before the rotation, the platform's token was signed by a key the server no longer
     // trusts.
     let source = RotatedSince {
@@ -342,5 +323,5 @@ async fn a_subject_token_refused_as_rfc_8693_says_is_asked_for_fresh_and_sent_ag
     let token = layer.token().await;
 
     assert!(token.is_ok(), "refused once, then sent with the fresh token: {:?}", token.err());
-    assert_eq!(server.answers(2), [400, 200]);
+    assert_eq!(server.server.token_answers(2), [400, 200]);
 }

@@ -1,8 +1,12 @@
 //! An authorization server written by others, run as a child process (a Node.js or Python
 //! script in `tests/interop`): started, waited for until it prints `ready <issuer>` (bounded),
-//! its further lines kept for the test to read, and killed when dropped. The scripts also exit
-//! by themselves when their stdin closes, so none outlives its test. With the two things its
-//! tests need beside it: a public key to register, and a look inside the tokens it issues.
+//! its further lines kept for the test to read (`token <status>` for each answer of its token
+//! endpoint, and whatever else the script prints), and killed when dropped. The scripts also
+//! exit by themselves when their stdin closes, so none outlives its test. With the two things
+//! its tests need beside it: a public key to register, and a look inside the tokens it issues.
+//!
+//! The one way the tests start such a server: `interop`, `rejected_credential`,
+//! `token_exchange_interop` and `jwt_bearer_interop` all come through here.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -12,6 +16,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+
+use crate::setup;
 
 /// Bounds the wait for the server to start listening, and for a line it is expected to print.
 const WAIT: Duration = Duration::from_secs(30);
@@ -80,6 +86,20 @@ impl InteropServer {
         server
     }
 
+    /// `node tests/interop/<script>` with `env` set, once `npm ci` has installed what the
+    /// script imports ([`setup::node_modules`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), and if node-oidc-provider cannot be installed.
+    pub fn node(script: &str, env: &[(&str, &str)]) -> Self {
+        setup::node_modules();
+        let dir = setup::interop_dir();
+        let mut node = Command::new("node");
+        node.arg(dir.join(script)).current_dir(&dir).envs(env.iter().copied());
+        Self::start(node, &format!("node tests/interop/{script}"))
+    }
+
     /// `<issuer>/token`.
     pub fn token_url(&self) -> String {
         format!("{}/token", self.issuer)
@@ -107,6 +127,17 @@ impl InteropServer {
         assert!(count(&guard) >= n, "fewer than {n} `{prefix}` lines within {WAIT:?}: {guard:?}");
         drop(guard);
         self.lines(prefix.trim_end())
+    }
+
+    /// The statuses of the token endpoint's answers (its `token <status>` lines), once there
+    /// are at least `n`; `0` for those so far.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait_for_lines`](Self::wait_for_lines).
+    pub fn token_answers(&self, n: usize) -> Vec<u16> {
+        let lines = self.wait_for_lines("token", n);
+        lines.iter().map(|status| status.parse().unwrap()).collect()
     }
 }
 

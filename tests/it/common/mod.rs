@@ -385,3 +385,11 @@ impl Drop for Folder {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Replaces the file at `path` as a platform rotating it does: `content` and a newline
+/// written beside it, then renamed over it.
+pub fn rotate(path: &std::path::Path, content: &str) {
+    let new = path.with_extension("new");
+    std::fs::write(&new, format!("{content}\n")).unwrap();
+    std::fs::rename(new, path).unwrap();
+}
