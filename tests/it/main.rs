@@ -44,6 +44,8 @@ mod dpop;
 mod dpop_nonces;
 #[cfg(feature = "store")]
 mod durations;
+#[cfg(all(feature = "reqwest-middleware", feature = "store", feature = "jwt"))]
+mod grant_attacks;
 #[cfg(all(feature = "reqwest-middleware", feature = "dpop", feature = "store", feature = "jwt"))]
 mod grants;
 #[cfg(feature = "jwt")]
