@@ -78,13 +78,18 @@ impl EndpointBackoff {
     /// Records the outcome of any token request of the layer: a transient failure holds the
     /// endpoint back (with the same `jitter` as the token's own backoff, so that one token
     /// alone waits as it always did), a success frees it, and a rejection is the token's. So
-    /// is a token its grant presents that could not be had (a user's subject token that
-    /// expired): transient, but the endpoint was not even asked, and other tokens of the
-    /// layer present other tokens.
+    /// are two transient failures that say nothing of the endpoint: a token its grant presents
+    /// that could not be had (a user's subject token that expired, or whose source hung),
+    /// where the endpoint was not even asked; and a token dead on arrival (issued no longer
+    /// than the user's subject token lives), where it answered.
     pub(crate) fn record(&self, outcome: Result<(), &TokenError>, now: Instant, jitter: f64) {
         match outcome {
             Ok(()) => self.lock().succeeded(),
-            Err(error) if error.kind() == TokenErrorKind::GrantToken => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    TokenErrorKind::GrantToken | TokenErrorKind::ExpiredOnArrival
+                ) => {}
             Err(error) if error.class() == ErrorClass::Transient => {
                 self.lock().failed(error.clone(), now, jitter);
             }

@@ -124,7 +124,10 @@ impl ConfigBuilder {
         }
         let credentials = Credentials {
             secret: fixed_secret || client_secret_source.is_some(),
-            assertion: (has_key && !key_signs_grant) || client_assertion_source.is_some(),
+            // Unless `private_key_jwt` is chosen: then the one key signs both.
+            assertion: (has_key
+                && (!key_signs_grant || settings.auth_method == Some(AuthMethod::PrivateKeyJwt)))
+                || client_assertion_source.is_some(),
             certificate: client_certificate.is_some(),
             own_http_client: http_client.is_some(),
         };
@@ -322,6 +325,9 @@ impl ConfigBuilder {
             #[cfg(feature = "metrics")]
             metrics_label: settings.metrics_label,
         };
+        if let Some(error) = config.requested.grant.unusable_by(&config.endpoint) {
+            return Err(error);
+        }
         let route_grants = config.selection.routes.iter().filter_map(|r| r.params.grant.as_ref());
         if let Some(error) = route_grants.filter_map(|g| g.unusable_by(&config.endpoint)).next() {
             return Err(ConfigError::new(

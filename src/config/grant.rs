@@ -107,6 +107,18 @@ impl Grant {
                     "`JwtBearer::signed()` needs a `client_key` to sign its assertions with",
                 ))
             }
+            // An assertion must say who issued it.
+            Grant::JwtBearer(bearer)
+                if bearer.assertion.is_none()
+                    && bearer.claims.issuer.is_none()
+                    && endpoint.client_id.trim().is_empty() =>
+            {
+                Some(ConfigError::new(
+                    "client_id",
+                    "is empty, and it is the `iss` of the assertions `JwtBearer::signed()` \
+                     makes: give the client id, or the grant's `issuer`",
+                ))
+            }
             _ => None,
         }
     }
@@ -624,7 +636,19 @@ pub(super) fn check(grant: Grant) -> Result<Grant, ConfigError> {
             }
             [Some(&exchange.subject), exchange.actor.as_ref()]
         }
-        Grant::JwtBearer(bearer) => [bearer.assertion.as_ref(), None],
+        Grant::JwtBearer(bearer) => {
+            let claims =
+                [("grant", &bearer.claims.issuer), ("assertion_subject", &bearer.claims.subject)];
+            for (field, claim) in claims {
+                if claim.as_deref().is_some_and(|claim| claim.trim().is_empty()) {
+                    return Err(ConfigError::new(
+                        field,
+                        "a claim of the assertion must not be empty",
+                    ));
+                }
+            }
+            [bearer.assertion.as_ref(), None]
+        }
     };
     for presented in presented.into_iter().flatten() {
         if let Some(token_type) = &presented.token_type {

@@ -22,7 +22,8 @@
 //!
 //! **The server's hints.** Microsoft Entra answers with `refresh_in` as well, the point at
 //! which MSAL refreshes (half the lifetime of long tokens): when it comes before `refresh_at`,
-//! it is the refresh point; it never delays one. Servers that omit `expires_in` (Salesforce)
+//! it is the refresh point; it never delays one, and never brings one before half the
+//! lifetime (a hint of a millisecond would otherwise make every request start a refresh). Servers that omit `expires_in` (Salesforce)
 //! often issue JWT access tokens: their `exp` bounds the lifetime. The JWT's signature is not
 //! verified, and cannot be: the token is the API's to verify. Its `exp` is read for timing
 //! only, and a token that claims a later `exp` than it has is refused by the API like any

@@ -5,9 +5,12 @@
 //! with [`GrantToken`](TokenErrorKind::GrantToken), naming the setting, before anything goes
 //! out. A JWT's `exp` is read without checking its signature (the server checks that).
 
+use std::panic::AssertUnwindSafe;
 use std::time::SystemTime;
 
+use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
 
 use crate::config::{Grant, Held, Presented, Requested};
 use crate::credential::{jwt_expiry, read_token_file};
@@ -38,11 +41,32 @@ impl GrantRequest {
         !self.presented.is_empty()
     }
 
-    /// The tokens to present now; `fresh` right after the endpoint refused them.
-    pub(crate) async fn tokens(&self, fresh: bool) -> Result<GrantTokens, TokenError> {
+    /// The tokens to present now, read by `deadline` (the token request's); `fresh` right
+    /// after the endpoint refused them.
+    ///
+    /// A source that hangs or panics fails as `GrantToken`, not as the token request's
+    /// `Timeout` or `Panicked`: the endpoint was not asked, and must not be held back for
+    /// other tokens (one user's session store, say, is not the token endpoint).
+    pub(crate) async fn tokens(
+        &self,
+        fresh: bool,
+        deadline: Option<Instant>,
+    ) -> Result<GrantTokens, TokenError> {
         let mut tokens = Vec::with_capacity(self.presented.len());
         for presented in &self.presented {
-            tokens.push((presented.setting, read(presented, fresh).await?));
+            let read = AssertUnwindSafe(read(presented, fresh)).catch_unwind();
+            let read = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, read).await.ok(),
+                None => Some(read.await),
+            };
+            let setting = presented.setting;
+            let failed = |why| TokenError::about(TokenErrorKind::GrantToken, setting, why);
+            let token = match read {
+                Some(Ok(token)) => token?,
+                Some(Err(_)) => return Err(failed("its source panicked")),
+                None => return Err(failed("its source did not answer within request_timeout")),
+            };
+            tokens.push((setting, token));
         }
         Ok(tokens)
     }
@@ -93,7 +117,10 @@ async fn read(presented: &Presented, fresh: bool) -> Result<SecretString, TokenE
             read_token_file(path).map_err(|e| TokenError::grant_token(setting, e.into()))?
         }
         Held::Source(source) => {
-            source.credential(fresh).await.map_err(|e| TokenError::grant_token(setting, e))?
+            // Asked inside this future, so that a source that panics when called is caught
+            // with one that panics when polled.
+            let credential = async { source.credential(fresh).await };
+            credential.await.map_err(|e| TokenError::grant_token(setting, e))?
         }
     };
     let text = token.expose_secret();
@@ -126,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_subject_token_is_refused_naming_the_setting() {
         let grant = Grant::from(TokenExchange::subject_token(jwt(1_000), "jwt"));
-        let error = GrantRequest::new(&grant).tokens(false).await.unwrap_err();
+        let error = GrantRequest::new(&grant).tokens(false, None).await.unwrap_err();
         assert_eq!(error.kind(), TokenErrorKind::GrantToken);
         assert_eq!(error.field(), Some("subject_token"));
         assert!(error.to_string().contains("expired at"), "{error}");
@@ -137,7 +164,7 @@ mod tests {
     async fn a_missing_actor_token_file_is_refused_naming_the_setting() {
         let exchange = TokenExchange::subject_token("opaque-user-token", "access_token")
             .actor_token_file("/nonexistent/actor", "jwt");
-        let error = GrantRequest::new(&exchange.into()).tokens(false).await.unwrap_err();
+        let error = GrantRequest::new(&exchange.into()).tokens(false, None).await.unwrap_err();
         assert_eq!(error.kind(), TokenErrorKind::GrantToken);
         assert_eq!(error.field(), Some("actor_token"));
         assert!(error.is_transient());

@@ -170,17 +170,25 @@ impl TokenEndpoint {
         if let Some(error) = &self.unsendable {
             return Err(TokenError::token_params(error.clone()));
         }
-        tokio::time::timeout(self.timeout, self.request_with_rotation())
+        // One deadline for the whole request and for reading the grant's tokens, which then
+        // fail first, and as theirs.
+        let Some(deadline) = tokio::time::Instant::now().checked_add(self.timeout) else {
+            return self.request_with_rotation(None).await;
+        };
+        tokio::time::timeout_at(deadline, self.request_with_rotation(Some(deadline)))
             .await
             .unwrap_or_else(|_| Err(TokenError::new(TokenErrorKind::Timeout)))
     }
 
-    async fn request_with_rotation(&self) -> Result<TokenResponse, TokenError> {
+    async fn request_with_rotation(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<TokenResponse, TokenError> {
         self.reload_changed_files();
         // Taken before the credentials are read: a change after it is a change.
         let mut version = self.credential_version();
         let credential = self.rotating_credential(false).await?;
-        let tokens = self.grant.tokens(false).await?;
+        let tokens = self.grant.tokens(false, deadline).await?;
         let mut result = self.exchange(credential.as_ref(), &tokens).await;
         let refused = |result: &Result<_, TokenError>| {
             result.as_ref().is_err_and(|e| e.rejects_the_client() || e.rejects_the_grant())
@@ -191,7 +199,7 @@ impl TokenEndpoint {
                 Some(_) => self.rotating_credential(true).await?,
                 None => None,
             };
-            let fresh_tokens = self.grant.tokens(true).await?;
+            let fresh_tokens = self.grant.tokens(true, deadline).await?;
             let changed =
                 |a: &SecretString, b: &SecretString| a.expose_secret() != b.expose_secret();
             let credential_changed =

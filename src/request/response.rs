@@ -278,7 +278,8 @@ fn token_type(
         {
             Some(t.clone())
         }
-        Some(Value::String(t)) if t == NOT_AN_ACCESS_TOKEN => {
+        // Token types are case-insensitive (RFC 6749 §5.1), as `bearer` is read.
+        Some(Value::String(t)) if t.eq_ignore_ascii_case(NOT_AN_ACCESS_TOKEN) => {
             if !not_an_access_token_ok {
                 return unsupported(
                     "\"N_A\": the exchange issued something other than an access token; ask \

@@ -58,7 +58,9 @@ impl Lifetimes {
 
     /// The lifecycle of a token of `lifetime` whose request was sent at `sent`. `jitter` in
     /// `[0, 1]` picks how much earlier than the plain refresh point to refresh. The server's
-    /// `refresh_in` (Microsoft Entra's) moves the refresh earlier, never later.
+    /// `refresh_in` (Microsoft Entra's) moves the refresh earlier, never later, and never
+    /// before half the lifetime: a hint of a millisecond would otherwise make every request
+    /// start a refresh.
     pub(crate) fn lifecycle(
         &self,
         sent: Instant,
@@ -71,7 +73,7 @@ impl Lifetimes {
         let window = self.refresh_ahead.min(lifetime / 2);
         let mut refresh_at = expires_at - window - window.mul_f64(jitter.clamp(0.0, 1.0) / 10.0);
         if let Some(hint) = refresh_in {
-            refresh_at = refresh_at.min(sent + hint.min(lifetime));
+            refresh_at = refresh_at.min(sent + hint.clamp(lifetime / 2, lifetime));
         }
         Lifecycle { refresh_at: refresh_at.min(usable_until), usable_until, expires_at }
     }
@@ -144,6 +146,8 @@ mod tests {
         assert_eq!(hinted.usable_until, sent + 60 * MINUTE - Duration::from_secs(30));
         let late = policy().lifecycle(sent, 60 * MINUTE, Some(59 * MINUTE), 0.0);
         assert_eq!(late.refresh_at, sent + 55 * MINUTE);
+        let tiny = policy().lifecycle(sent, 60 * MINUTE, Some(Duration::from_millis(1)), 0.0);
+        assert_eq!(tiny.refresh_at, sent + 30 * MINUTE, "never before half the lifetime");
     }
 
     #[test]
