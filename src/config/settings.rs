@@ -122,13 +122,10 @@ use crate::error::ConfigError;
 /// - **keys and certificates** as the paths of their PEM files, read by `build`;
 /// - **`store_encryption_key`** as its 32 bytes in standard base64 (`openssl rand -base64 32`).
 ///
-/// The builder's other settings are objects, not text: the [`ClientCertificate`] and
-/// `ClientKey` that the files above stand for, a `reqwest::Client`, a store. Give them to the
-/// builder of [`into_builder`](Self::into_builder).
-///
 /// Its fields are private: this table is its schema, and the builder's setters are the one
 /// way to set a setting in code ([`into_builder`](Self::into_builder) turns settings read from
-/// a file into a builder, to add what cannot be text or a secret known later). So each
+/// a file into a builder, to add what cannot be text: a [`ClientCertificate`] or `ClientKey`
+/// object, a `reqwest::Client`, a store, a secret known later). So each
 /// setting has one name and one way to be written, and its representation can change without
 /// breaking anyone.
 ///
@@ -155,40 +152,8 @@ use crate::error::ConfigError;
 /// environment alone.
 ///
 /// Unknown fields are refused, so a misspelt setting fails loudly instead of being ignored.
-/// In TOML:
-///
-/// ```toml
-/// [orders_api.auth]
-/// token_url = "https://login.example.com/oauth2/token"
-/// client_id = "orders-service"
-/// client_secret = "s3cret"            # better: injected from a secret store
-/// scope = "orders:read orders:write"  # or a list: ["orders:read", "orders:write"]
-/// audience = "https://orders.example.com"
-/// resource = ["https://orders.example.com"]
-/// auth_method = "post"
-/// refresh_ahead = "5m"
-/// expiry_margin = "30s"
-/// token_lifetime = "1h"               # a fixed token time: default and maximum lifetime
-/// request_timeout = "10s"
-///
-/// [orders_api.auth.param]             # any other form parameter
-/// tenant = "acme"
-/// ```
-///
-/// A client without a secret names its certificate or key files instead:
-///
-/// ```toml
-/// [orders_api.auth]
-/// token_url = "https://login.example.com/oauth2/token"
-/// client_id = "orders-service"
-/// # mutual TLS (tls_client_auth):
-/// client_certificate_file = "/etc/orders/client.crt"
-/// client_certificate_key_file = "/etc/orders/client.key"
-/// # or private_key_jwt (feature `jwt`):
-/// # client_key_file = "/etc/orders/signing.key"
-/// # client_key_algorithm = "ES256"
-/// # client_key_id = "orders-2026"
-/// ```
+/// The guide's [settings chapter](crate::guide::settings#from-a-file) has a TOML section, and
+/// the files a client without a secret names instead (certificate or key).
 ///
 /// The client secret is held as a [`SecretString`], the store's key as a
 /// [`SecretSlice`](secrecy::SecretSlice): `Debug` redacts them, and `Settings` cannot be
@@ -267,35 +232,28 @@ pub struct Settings {
     /// See [`ConfigBuilder::danger_allow_plain_http`](crate::ConfigBuilder::danger_allow_plain_http).
     #[serde(default, deserialize_with = "flag")]
     pub(super) danger_allow_plain_http: bool,
-    /// The grant: `client_credentials`, `token_exchange` or `jwt_bearer`. See
-    /// [`ConfigBuilder::grant`](crate::ConfigBuilder::grant).
+    /// See [`ConfigBuilder::grant`](crate::ConfigBuilder::grant).
     #[serde(default)]
     pub(super) grant: Option<String>,
-    /// Token exchange: the file holding the subject token, read for every token request. See
-    /// [`TokenExchange::subject_token_file`](crate::TokenExchange::subject_token_file).
+    /// See [`TokenExchange::subject_token_file`](crate::TokenExchange::subject_token_file).
     #[serde(default)]
     pub(super) subject_token_file: Option<PathBuf>,
-    /// Token exchange: the subject token's type, a URI or a short name (`jwt`,
-    /// `access_token`, `id_token`).
+    /// The type of `subject_token_file`'s token: a URI or a short name (`jwt`).
     #[serde(default)]
     pub(super) subject_token_type: Option<String>,
-    /// Token exchange: the file holding the actor token. See
-    /// [`TokenExchange::actor_token_file`](crate::TokenExchange::actor_token_file).
+    /// See [`TokenExchange::actor_token_file`](crate::TokenExchange::actor_token_file).
     #[serde(default)]
     pub(super) actor_token_file: Option<PathBuf>,
     /// Token exchange: the actor token's type.
     #[serde(default)]
     pub(super) actor_token_type: Option<String>,
-    /// Token exchange: the type of token to issue. See
-    /// [`TokenExchange::requested_token_type`](crate::TokenExchange::requested_token_type).
+    /// See [`TokenExchange::requested_token_type`](crate::TokenExchange::requested_token_type).
     #[serde(default)]
     pub(super) requested_token_type: Option<String>,
-    /// JWT bearer: the file holding the assertion, read for every token request. See
-    /// [`JwtBearer::assertion_file`](crate::JwtBearer::assertion_file).
+    /// See [`JwtBearer::assertion_file`](crate::JwtBearer::assertion_file).
     #[serde(default)]
     pub(super) assertion_file: Option<PathBuf>,
-    /// JWT bearer: the `sub` of the assertion signed with the client key (feature `jwt`). See
-    /// [`JwtBearer::signed`](crate::JwtBearer::signed).
+    /// See [`JwtBearer::subject`](crate::JwtBearer::subject). Feature `jwt`.
     #[cfg(feature = "jwt")]
     #[serde(default)]
     pub(super) assertion_subject: Option<String>,
