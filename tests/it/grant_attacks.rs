@@ -17,7 +17,6 @@ use common::{
 };
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,18 +96,6 @@ fn on_behalf_of(user: &str) -> TokenParams {
 
 fn secret(token: Result<tower_client_credentials::AccessToken, TokenError>) -> String {
     token.map(|t| t.secret().to_owned()).unwrap_or_else(|e| format!("error: {e}"))
-}
-
-/// Replaces `path` as a platform does (a new file renamed over the old one), its modification
-/// time a minute after the old one's.
-fn replace(path: &Path, content: &str) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, content).unwrap();
-    if let Ok(old) = std::fs::metadata(path).and_then(|metadata| metadata.modified()) {
-        let file = std::fs::File::options().write(true).open(&new).unwrap();
-        file.set_modified(old + Duration::from_secs(60)).unwrap();
-    }
-    std::fs::rename(&new, path).unwrap();
 }
 
 /// A P-256 key pair: the private key's PEM and the public key.
@@ -427,7 +414,7 @@ async fn a_rotated_client_key_signs_the_jwt_bearer_assertions_of_every_cache() {
     .await;
     let folder = Folder::new("grant-attacks-key-rotation");
     let file = folder.path("client.key");
-    replace(&file, &first.pem);
+    common::rotate(&file, &first.pem);
     let signed_for = |subject: &str| TokenParams::new().grant(JwtBearer::signed().subject(subject));
     let config = Config::builder_without_secret(&tokens.url, CLIENT_ID)
         .client_key_file(&file, SigningAlgorithm::Es256)
@@ -441,7 +428,7 @@ async fn a_rotated_client_key_signs_the_jwt_bearer_assertions_of_every_cache() {
     assert_eq!(secret(layer.token().await), format!("{CLIENT_ID}-1"));
     assert_eq!(secret(layer.token_for(&routed).await), "routed-2");
     assert_eq!(secret(layer.token_for(&before).await), "before-3");
-    replace(&file, &second.pem);
+    common::rotate(&file, &second.pem);
     advance(Duration::from_secs(3601)).await;
     for params in [None, Some(&routed), Some(&before), Some(&after)] {
         match params {
@@ -685,7 +672,7 @@ async fn a_refused_subject_token_file_rewritten_while_its_token_was_forgotten_is
     .await;
     let folder = Folder::new("grant-attacks-evicted-file");
     let file = folder.path("subject");
-    replace(&file, "revoked");
+    common::rotate(&file, "revoked");
     let layer = ClientCredentialsLayer::new(tokens.config().max_cached_tokens(1).build().unwrap());
     let from_file =
         TokenParams::new().grant(TokenExchange::subject_token_file(&file, TokenExchange::JWT));
@@ -700,7 +687,7 @@ async fn a_refused_subject_token_file_rewritten_while_its_token_was_forgotten_is
     assert_eq!(tokens.count(), 2, "still backing off after its cache was made again");
     assert_eq!(secret(layer.token_for(&on_behalf_of("carol")).await), "te.carol-3");
 
-    replace(&file, "renewed");
+    common::rotate(&file, "renewed");
     advance(Duration::from_millis(1)).await;
     assert_eq!(secret(layer.token_for(&from_file).await), "te.renewed-4");
 }

@@ -11,7 +11,6 @@
 use crate::common;
 use common::Folder;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,19 +26,6 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Tokens live an hour; each round moves the clock past that.
 const LIFETIME: u64 = 3600;
 const PAST_THE_LIFETIME: Duration = Duration::from_secs(LIFETIME + 1);
-
-/// Replaces `path` with `content` as a platform does (a new file renamed over the old one),
-/// with a modification time a minute after the old file's, so that no file system's clock
-/// granularity can make the two look the same.
-fn replace(path: &Path, content: &str) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, content).unwrap();
-    if let Ok(old) = std::fs::metadata(path).and_then(|metadata| metadata.modified()) {
-        let file = std::fs::File::options().write(true).open(&new).unwrap();
-        file.set_modified(old + Duration::from_secs(60)).unwrap();
-    }
-    std::fs::rename(&new, path).unwrap();
-}
 
 /// The three token caches of the tests: a layer's own token, that layer's token for the
 /// audience `orders`, and the own token of a second layer made from a clone of the config.
@@ -156,7 +142,7 @@ async fn a_rotated_signing_key_signs_the_next_token_request_of_every_cache() {
     let tokens = key_checking_token_server(registry.clone()).await;
     let folder = Folder::new("key-rotation-every-cache");
     let file = folder.path("signing.key");
-    replace(&file, &first.private_pem);
+    common::rotate(&file, &first.private_pem);
     let config = Config::builder_without_secret(&tokens.url, CLIENT_ID)
         .client_key_file(&file, SigningAlgorithm::Es256)
         .build()
@@ -167,7 +153,7 @@ async fn a_rotated_signing_key_signs_the_next_token_request_of_every_cache() {
     assert_eq!(before, [Ok("default-1".into()), Ok("orders-2".into()), Ok("default-3".into())]);
     assert_eq!(registry.lock().unwrap().signed_by, ["first"; 3]);
 
-    replace(&file, &second.private_pem);
+    common::rotate(&file, &second.private_pem);
     registry.lock().unwrap().trusted = "second";
     let mut failures = Vec::new();
     for round in 1..=3 {
@@ -375,8 +361,8 @@ async fn a_renewed_client_certificate_is_presented_by_every_cache() {
     let server = mtls::MtlsServer::start(&ca, &first).await;
     let folder = Folder::new("certificate-rotation-every-cache");
     let (chain, key) = (folder.path("tls.crt"), folder.path("tls.key"));
-    replace(&chain, &first.certificate_pem);
-    replace(&key, &first.key_pem);
+    common::rotate(&chain, &first.certificate_pem);
+    common::rotate(&key, &first.key_pem);
     let config = Config::builder_without_secret(&server.url, CLIENT_ID)
         .client_certificate_files(&chain, &key)
         .tls_root_certificate(ca.pem.clone())
@@ -387,8 +373,8 @@ async fn a_renewed_client_certificate_is_presented_by_every_cache() {
     let before = caches.tokens().await;
     assert_eq!(before, [Ok("default-1".into()), Ok("orders-2".into()), Ok("default-3".into())]);
 
-    replace(&chain, &renewed.certificate_pem);
-    replace(&key, &renewed.key_pem);
+    common::rotate(&chain, &renewed.certificate_pem);
+    common::rotate(&key, &renewed.key_pem);
     server.register(&renewed);
     let mut failures = Vec::new();
     for round in 1..=3 {

@@ -386,10 +386,15 @@ impl Drop for Folder {
     }
 }
 
-/// Replaces the file at `path` as a platform rotating it does: `content` and a newline
-/// written beside it, then renamed over it.
+/// Replaces the file at `path` as a platform rotating it does: `content` and a newline written
+/// beside it, then renamed over it, with a modification time a minute after the old file's so
+/// that no file system's clock granularity can make the two look the same.
 pub fn rotate(path: &std::path::Path, content: &str) {
     let new = path.with_extension("new");
     std::fs::write(&new, format!("{content}\n")).unwrap();
-    std::fs::rename(new, path).unwrap();
+    if let Ok(old) = std::fs::metadata(path).and_then(|metadata| metadata.modified()) {
+        let file = std::fs::File::options().write(true).open(&new).unwrap();
+        file.set_modified(old + Duration::from_secs(60)).unwrap();
+    }
+    std::fs::rename(&new, path).unwrap();
 }
