@@ -56,6 +56,11 @@ impl ConfigBuilder {
             grant,
         } = self;
         let grant = grant::settle(grant, &settings)?;
+        // Only a client that does not authenticate may go without an id, and client
+        // credentials always authenticate: named before the credentials it would have.
+        if grant == Grant::ClientCredentials && settings.client_id.is_empty() {
+            return Err(ConfigError::new("client_id", "must not be empty"));
+        }
         let client_secret_source = secret_source(client_secret_source, &settings)?;
         let client_assertion_source =
             match (client_assertion_source, &settings.client_assertion_file) {

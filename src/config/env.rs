@@ -15,8 +15,9 @@ impl Config {
     /// (`ORDERS_SCOPE="orders:read orders:write"`); `ORDERS_PARAM` form-encoded
     /// (`tenant=acme&prompt=none`); keys and certificates as file paths.
     ///
-    /// `{prefix}_TOKEN_URL` and `{prefix}_CLIENT_ID` are required, and
-    /// `{prefix}_CLIENT_SECRET` unless a certificate or key file is given. A variable that is
+    /// `{prefix}_TOKEN_URL` and `{prefix}_CLIENT_ID` are required (the client id not for a
+    /// client that does not authenticate, with another grant), and `{prefix}_CLIENT_SECRET`
+    /// unless a certificate or key file is given, or the grant's token is the credential. A variable that is
     /// set but empty counts as unset. With an empty `prefix` the names are bare (`TOKEN_URL`,
     /// ...); a trailing `_` is not doubled. Moving a .NET service across: `TokenEndPoint`,
     /// `ClientId`, `ClientSecret`, `Scope` and `TokenTime` are `TOKEN_URL`, `CLIENT_ID`,
@@ -527,10 +528,7 @@ mod tests {
     fn a_missing_variable_is_named() {
         let error = from_map("ORDERS", &REQUIRED[..1]).unwrap_err();
         assert_eq!(error.field(), "client_id");
-        assert_eq!(
-            error.to_string(),
-            "invalid `client_id`: ORDERS_CLIENT_ID is not set (or empty)"
-        );
+        assert_eq!(error.to_string(), "invalid `client_id`: ORDERS_CLIENT_ID must not be empty");
         let error = from_map("ORDERS", &REQUIRED[..2]).unwrap_err();
         assert_eq!(error.field(), "client_secret");
         assert!(
@@ -578,6 +576,25 @@ mod tests {
             );
             assert!(!text.contains("hunter2"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_client_that_does_not_authenticate_needs_no_id_in_the_environment() {
+        let config = from_map(
+            "GCS",
+            &[
+                ("GCS_TOKEN_URL", "https://sts.googleapis.com/v1/token"),
+                ("GCS_GRANT", "token_exchange"),
+                ("GCS_SUBJECT_TOKEN_FILE", "/var/run/secrets/tokens/gcp/token"),
+                ("GCS_SUBJECT_TOKEN_TYPE", "jwt"),
+                ("GCS_REQUESTED_TOKEN_TYPE", "access_token"),
+                ("GCS_AUDIENCE", "//iam.googleapis.com/projects/1/locations/global/x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!((config.client_id(), config.auth_method()), ("", AuthMethod::None));
+        let error = from_map("GCS", &[("GCS_TOKEN_URL", "https://a.example/t")]).unwrap_err();
+        assert_eq!(error.field(), "client_id", "client credentials always need one");
     }
 
     #[test]

@@ -154,7 +154,6 @@ mod tests {
     fn the_settings_of_the_guide_make_the_same_configuration_as_the_preset() {
         let section = serde_json::json!({
             "token_url": GOOGLE_STS_TOKEN_URL,
-            "client_id": "",
             "grant": "token_exchange",
             "subject_token_file": "/run/token",
             "subject_token_type": "jwt",

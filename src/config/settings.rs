@@ -64,7 +64,7 @@ use crate::error::ConfigError;
 /// | builder setter | file key | environment | default |
 /// |---|---|---|---|
 /// | [`Config::builder`]`(token_url, ..)` | `token_url` | `{P}_TOKEN_URL` | required |
-/// | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `{P}_CLIENT_ID` | required |
+/// | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `{P}_CLIENT_ID` | required, except for a client that does not authenticate |
 /// | [`Config::builder`]`(.., client_secret)`, [`client_secret`](crate::ConfigBuilder::client_secret) | `client_secret` | `{P}_CLIENT_SECRET` | none: then a certificate or key ([`Config::builder_without_secret`]) |
 /// | [`client_secret_file`](crate::ConfigBuilder::client_secret_file) | `client_secret_file` | `{P}_CLIENT_SECRET_FILE` | none |
 /// | [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) | `client_assertion_file` | `{P}_CLIENT_ASSERTION_FILE` | none |
@@ -172,7 +172,8 @@ pub struct Settings {
     // serde lists aliases among them.
     /// The token endpoint. Required.
     pub(super) token_url: String,
-    /// The client id. Required.
+    /// The client id; required unless the client does not authenticate (`none`).
+    #[serde(default)]
     pub(super) client_id: String,
     /// The client secret. Leave it out for a client that authenticates with
     /// `client_certificate_file` or (feature `jwt`) `client_key_file` instead.

@@ -57,8 +57,7 @@
 //!
 //! ```toml
 //! [gcs.auth]
-//! token_url = "https://sts.googleapis.com/v1/token"
-//! client_id = ""
+//! token_url = "https://sts.googleapis.com/v1/token" # no client_id: the client does not authenticate
 //! grant = "token_exchange"
 //! subject_token_file = "/var/run/secrets/tokens/gcp/token"
 //! subject_token_type = "jwt"

@@ -11,7 +11,7 @@
 //! | builder method | file key | environment | default | meaning |
 //! |---|---|---|---|---|
 //! | [`Config::builder`]`(token_url, ..)` | `token_url` | `ORDERS_TOKEN_URL` | required | must be `https`, except on loopback |
-//! | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `ORDERS_CLIENT_ID` | required | |
+//! | [`Config::builder`]`(.., client_id, ..)` | `client_id` | `ORDERS_CLIENT_ID` | required | except for a client that does not authenticate (`none`, [grants](super::grants)) |
 //! | [`Config::builder`]`(.., client_secret)` or [`client_secret`](crate::ConfigBuilder::client_secret) | `client_secret` | `ORDERS_CLIENT_SECRET` | none ([`Config::builder_without_secret`]) | then a certificate or key authenticates |
 //! | [`client_secret_file`](crate::ConfigBuilder::client_secret_file) | `client_secret_file` | `ORDERS_CLIENT_SECRET_FILE` | none | the secret, read again as it rotates ([authentication](super::authentication#credentials-that-rotate)) |
 //! | [`client_assertion_file`](crate::ConfigBuilder::client_assertion_file) | `client_assertion_file` | `ORDERS_CLIENT_ASSERTION_FILE` | none | a client assertion for each token request: workload identity federation |
@@ -118,8 +118,8 @@
 //! # From the environment
 //!
 //! [`Config::from_env`]`("ORDERS")` reads every setting of the table from `ORDERS_` and its
-//! name in capitals: `ORDERS_TOKEN_URL`, `ORDERS_CLIENT_ID` (required), `ORDERS_CLIENT_SECRET`
-//! (unless a certificate or key file is given), `ORDERS_SCOPE`, `ORDERS_REFRESH_AHEAD`, ... It
+//! name in capitals: `ORDERS_TOKEN_URL`, `ORDERS_CLIENT_ID` (required, unless the client does
+//! not authenticate), `ORDERS_CLIENT_SECRET` (unless a certificate or key file is given), `ORDERS_SCOPE`, `ORDERS_REFRESH_AHEAD`, ... It
 //! reads them into the same [`Settings`] as a file, through serde, so values are written the
 //! same way; an empty variable counts as unset, and an error names the variable
 //! ([`Settings::from_env`] gives the settings, to add to in code).
