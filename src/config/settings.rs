@@ -168,8 +168,7 @@ use crate::error::ConfigError;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Settings {
-    // One name per field, and no `alias`: the environment reads the names serde lists, and
-    // serde lists aliases among them.
+    // One name per field, no `alias`: the environment reads the names serde lists, aliases too.
     /// The token endpoint. Required.
     pub(super) token_url: String,
     /// The client id; required unless the client does not authenticate (`none`).
