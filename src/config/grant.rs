@@ -75,12 +75,18 @@ impl Grant {
     /// only, which a store cannot tell from another source (see `cache/shared.rs`).
     #[cfg(feature = "store")]
     pub(crate) fn holds_source(&self) -> bool {
+        self.presented().any(|presented| matches!(presented.held, Held::Source(_)))
+    }
+
+    /// The tokens its requests present: the subject and actor tokens, or the assertion (none
+    /// when this crate signs it).
+    pub(crate) fn presented(&self) -> impl Iterator<Item = &Presented> {
         let presented = match self {
-            Grant::ClientCredentials => return false,
+            Grant::ClientCredentials => [None, None],
             Grant::TokenExchange(exchange) => [Some(&exchange.subject), exchange.actor.as_ref()],
             Grant::JwtBearer(bearer) => [bearer.assertion.as_ref(), None],
         };
-        presented.into_iter().flatten().any(|presented| matches!(presented.held, Held::Source(_)))
+        presented.into_iter().flatten()
     }
 }
 
@@ -628,13 +634,12 @@ fn from_settings(settings: &Settings) -> Result<Option<Grant>, ConfigError> {
 
 /// Checks what a grant given in code holds: what a request would send must be sendable.
 pub(super) fn check(grant: Grant) -> Result<Grant, ConfigError> {
-    let presented = match &grant {
-        Grant::ClientCredentials => return Ok(grant),
+    match &grant {
+        Grant::ClientCredentials => {}
         Grant::TokenExchange(exchange) => {
             if let Some(requested) = &exchange.requested_token_type {
                 check_token_type("requested_token_type", requested)?;
             }
-            [Some(&exchange.subject), exchange.actor.as_ref()]
         }
         Grant::JwtBearer(bearer) => {
             let claims =
@@ -647,10 +652,9 @@ pub(super) fn check(grant: Grant) -> Result<Grant, ConfigError> {
                     ));
                 }
             }
-            [bearer.assertion.as_ref(), None]
         }
-    };
-    for presented in presented.into_iter().flatten() {
+    }
+    for presented in grant.presented() {
         if let Some(token_type) = &presented.token_type {
             let field = if presented.setting == "subject_token" {
                 "subject_token_type"

@@ -26,14 +26,7 @@ pub(crate) struct GrantRequest {
 
 impl GrantRequest {
     pub(crate) fn new(grant: &Grant) -> Self {
-        let presented = match grant {
-            Grant::ClientCredentials => Vec::new(),
-            Grant::TokenExchange(exchange) => {
-                std::iter::once(&exchange.subject).chain(&exchange.actor).cloned().collect()
-            }
-            Grant::JwtBearer(bearer) => bearer.assertion.iter().cloned().collect(),
-        };
-        Self { presented }
+        Self { presented: grant.presented().cloned().collect() }
     }
 
     /// Whether the grant presents tokens read for each request.
@@ -96,12 +89,12 @@ impl GrantRequest {
 pub(crate) fn append_fixed(requested: &Requested, form: &mut form_urlencoded::Serializer<String>) {
     let grant = &requested.grant;
     form.append_pair("grant_type", grant.grant_type());
-    if let Grant::TokenExchange(exchange) = grant {
-        for presented in std::iter::once(&exchange.subject).chain(&exchange.actor) {
-            if let Some(token_type) = &presented.token_type {
-                form.append_pair(&format!("{}_type", presented.setting), token_type);
-            }
+    for presented in grant.presented() {
+        if let Some(token_type) = &presented.token_type {
+            form.append_pair(&format!("{}_type", presented.setting), token_type);
         }
+    }
+    if let Grant::TokenExchange(exchange) = grant {
         if let Some(requested_type) = &exchange.requested_token_type {
             form.append_pair("requested_token_type", requested_type);
         }
