@@ -9,6 +9,9 @@
 //! A presented token's `exp` is read against the wall clock, which paused time does not move.
 
 use crate::common;
+use common::grants::{
+    claims_of, exchanged, grant_naming_token_server, header_of, jwt_with, named, unix_now,
+};
 use common::memory_store::MemoryStore;
 use common::origin::{found, ok, Origin};
 use common::{
@@ -18,12 +21,10 @@ use common::{
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::routing::get as get_route;
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tokio::time::advance;
 use tower_client_credentials::credential::{CredentialFuture, CredentialSource};
@@ -35,60 +36,6 @@ use tracing_subscriber::fmt::MakeWriter;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// An unsigned JWT with these claims (JSON object text): the crate reads a presented token's
-/// and an access token's `exp` without checking any signature.
-fn jwt_with(claims: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"JWT"}"#);
-    format!("{header}.{}.c2lnbmF0dXJl", URL_SAFE_NO_PAD.encode(claims))
-}
-
-fn header_of(jwt: &str) -> serde_json::Value {
-    let part = URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap();
-    serde_json::from_slice(&part).unwrap()
-}
-
-fn claims_of(jwt: &str) -> serde_json::Value {
-    let part = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
-    serde_json::from_slice(&part).unwrap()
-}
-
-/// A token exchange answer: `token`, an access token, for an hour.
-fn exchanged(token: &str) -> Reply {
-    Reply::json(
-        200,
-        format!(
-            r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600,
-                "issued_token_type":"{}"}}"#,
-            TokenExchange::ACCESS_TOKEN
-        ),
-    )
-}
-
-/// A token endpoint that names each token for its grant: `cc-<n>`, `te.<subject>-<n>`,
-/// `jb-<n>`; an hour each.
-async fn grant_naming_token_server() -> TokenServer {
-    TokenServer::start_judging(|n, received| match received.param("grant_type") {
-        Some(TokenExchange::GRANT_TYPE) => {
-            exchanged(&format!("te.{}-{n}", received.param("subject_token").unwrap_or("none")))
-        }
-        Some(JwtBearer::GRANT_TYPE) => named(&format!("jb-{n}")),
-        _ => named(&format!("cc-{n}")),
-    })
-    .await
-}
-
-/// A bearer token `token` for an hour.
-fn named(token: &str) -> Reply {
-    Reply::json(
-        200,
-        format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600}}"#),
-    )
-}
 
 fn on_behalf_of(user: &str) -> TokenParams {
     TokenParams::new().grant(TokenExchange::subject_token(user, TokenExchange::JWT))
@@ -192,7 +139,7 @@ async fn an_exchange_answered_with_an_expired_token_for_one_user_holds_back_no_o
             );
             Reply::json(200, body)
         }
-        Some(subject) => exchanged(&format!("te.{subject}-{n}")),
+        Some(subject) => exchanged(&format!("te.{subject}-{n}"), 3600),
         None => Reply::token(n, 3600),
     })
     .await;
@@ -374,27 +321,6 @@ async fn hostile_token_exchange_answers_have_a_defined_outcome_and_a_typed_error
         }
     }
     assert!(api.seen().is_empty(), "only failures went through the API client: {:?}", api.seen());
-}
-
-/// RFC 6749 §5.1 makes `token_type` case-insensitive, and the crate reads `bearer` in any
-/// case: a server that writes RFC 8693's `N_A` as `n_a`, for the ID token asked for, issued
-/// what was asked. It is sent as a bearer token as `N_A` is.
-#[tokio::test]
-async fn a_lower_case_n_a_for_a_requested_id_token_is_accepted_as_n_a_is() {
-    let tokens = TokenServer::start_with(|_| {
-        let body = format!(
-            r#"{{"access_token":"id-token-1","token_type":"n_a","issued_token_type":"{}",
-                "expires_in":3600}}"#,
-            TokenExchange::ID_TOKEN
-        );
-        Reply::json(200, body)
-    })
-    .await;
-    let exchange = TokenExchange::subject_token("user-token", "jwt")
-        .requested_token_type(TokenExchange::ID_TOKEN);
-    let layer = ClientCredentialsLayer::new(tokens.config().grant(exchange).build().unwrap());
-
-    assert_eq!(secret(layer.token().await), "id-token-1");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,7 +592,7 @@ async fn a_refused_subject_token_file_rewritten_while_its_token_was_forgotten_is
         Some("revoked") => {
             Reply::json(400, r#"{"error":"invalid_grant","error_description":"revoked"}"#)
         }
-        Some(subject) => exchanged(&format!("te.{subject}-{n}")),
+        Some(subject) => exchanged(&format!("te.{subject}-{n}"), 3600),
         None => Reply::token(n, 3600),
     })
     .await;
@@ -830,7 +756,7 @@ async fn no_presented_token_or_signed_assertion_reaches_logs_or_errors() {
                     TokenExchange::REFRESH_TOKEN
                 ),
             ),
-            (Some(_), _) => exchanged(&format!("access-secret-te-{n}")),
+            (Some(_), _) => exchanged(&format!("access-secret-te-{n}"), 3600),
             (None, Some(ASSERTION)) => refused("invalid_grant"),
             (None, Some(_)) => named(&format!("access-secret-jb-{n}")),
             (None, None) => named(&format!("access-secret-cc-{n}")),

@@ -10,6 +10,7 @@
 //! read against the wall clock, which paused time does not move.
 
 use crate::common;
+use common::grants::{claims_of, exchanged, grant_naming_token_server, jwt, unix_now};
 use common::memory_store::MemoryStore;
 use common::{
     api_client, get, get_with, origin, request_with, ApiServer, Folder, Received, Reply,
@@ -19,10 +20,8 @@ use common::{
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use secrecy::SecretString;
 use tokio::time::advance;
 use tower_client_credentials::credential::{
@@ -36,59 +35,8 @@ use tower_client_credentials::{
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// A JWT about `sub` that expires at `exp` (UNIX seconds). Its signature is not one: the
-/// crate reads a presented token's `exp` without checking it, and these servers do not check.
-fn jwt(sub: &str, exp: u64) -> String {
-    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"JWT"}"#);
-    let claims = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{sub}","exp":{exp}}}"#));
-    format!("{header}.{claims}.c2lnbmF0dXJl")
-}
-
-/// The claims of a JWT, unverified.
-fn claims_of(jwt: &str) -> serde_json::Value {
-    let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
-    serde_json::from_slice(&payload).unwrap()
-}
-
-/// A token exchange answer: `token`, an access token, for `expires_in` seconds.
-fn exchanged(token: &str, expires_in: u64) -> Reply {
-    Reply::json(
-        200,
-        format!(
-            r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in},
-                "issued_token_type":"{}"}}"#,
-            TokenExchange::ACCESS_TOKEN
-        ),
-    )
-}
-
 fn invalid_grant() -> Reply {
     Reply::json(400, r#"{"error":"invalid_grant","error_description":"subject token revoked"}"#)
-}
-
-/// A token endpoint that answers every grant, naming each token for the grant it came from:
-/// `cc-<n>`, `te.<subject token>-<n>` (an access token, with its `issued_token_type`),
-/// `jb-<n>`. Tokens live an hour.
-async fn grant_naming_token_server() -> TokenServer {
-    TokenServer::start_judging(|n, received| match received.param("grant_type") {
-        Some(TokenExchange::GRANT_TYPE) => {
-            let subject = received.param("subject_token").unwrap_or("none");
-            exchanged(&format!("te.{subject}-{n}"), 3600)
-        }
-        Some(JwtBearer::GRANT_TYPE) => Reply::json(
-            200,
-            format!(r#"{{"access_token":"jb-{n}","token_type":"Bearer","expires_in":3600}}"#),
-        ),
-        _ => Reply::json(
-            200,
-            format!(r#"{{"access_token":"cc-{n}","token_type":"Bearer","expires_in":3600}}"#),
-        ),
-    })
-    .await
 }
 
 /// A token server whose `n`th answer is `exchanged("token-<n>", expires_in)`.
@@ -129,13 +77,6 @@ async fn until_fetched(layer: &ClientCredentialsLayer, n: u64) {
         tokio::task::yield_now().await;
     }
     panic!("token {n} never arrived");
-}
-
-/// Replaces `path` as a platform does: a new file renamed over the old one.
-fn replace(path: &Path, content: &str) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, content).unwrap();
-    std::fs::rename(&new, path).unwrap();
 }
 
 /// A P-256 key for signing, and its public key for checking.
@@ -389,7 +330,7 @@ async fn each_token_request_presents_the_file_of_the_moment(
         assert_eq!(get(&service, &api.url).await.unwrap(), (200, format!("Bearer token-{n}")));
         advance(Duration::from_secs(50)).await;
         if let Some(next) = next {
-            replace(&file, next);
+            common::rotate(&file, next);
         }
         // Past the token's `usable_until` (90 s): the next request waits for a new token.
         advance(Duration::from_secs(50)).await;
@@ -482,7 +423,7 @@ async fn a_subject_token_file_replaced_after_invalid_grant_is_sent_at_once() {
     assert_eq!(error.oauth_error(), Some("invalid_grant"));
     assert_eq!(tokens.count(), 1, "the file had not changed: no resend");
 
-    replace(&file, "renewed");
+    common::rotate(&file, "renewed");
     advance(Duration::from_millis(1)).await;
     let token = layer.token().await;
 
@@ -525,7 +466,7 @@ async fn a_spoiled_file_sends_nothing_and_a_fixed_one_recovers(
     assert_eq!(tokens.count(), 0, "nothing was sent");
     assert_eq!(api.seen(), []);
 
-    replace(&file, &jwt("fixed", unix_now() + 3600));
+    common::rotate(&file, &jwt("fixed", unix_now() + 3600));
     advance(Duration::from_secs(1)).await; // the first transient backoff
     assert_eq!(get(&service, &api.url).await.unwrap(), (200, "Bearer token-1".to_owned()));
     assert_eq!(tokens.count(), 1);
@@ -1274,26 +1215,31 @@ async fn exchange_answers_that_are_not_the_access_token_asked_for_never_reach_th
 /// `N_A` for the ID token asked for: accepted, and sent as a bearer token.
 #[tokio::test]
 async fn an_id_token_issued_as_n_a_when_one_was_requested_is_sent_as_a_bearer_token() {
-    let tokens = TokenServer::start_with(|_| {
-        let body = format!(
-            r#"{{"access_token":"id-token-1","token_type":"N_A","issued_token_type":"{}",
-                "expires_in":3600}}"#,
-            TokenExchange::ID_TOKEN
-        );
-        Reply::json(200, body)
-    })
-    .await;
-    let api = ApiServer::start().await;
-    let exchange = TokenExchange::subject_token("user-token", "jwt")
-        .requested_token_type(TokenExchange::ID_TOKEN);
-    let layer = ClientCredentialsLayer::new(tokens.config().grant(exchange).build().unwrap());
+    // `n_a` too: RFC 6749 §5.1 makes `token_type` case-insensitive.
+    for n_a in ["N_A", "n_a"] {
+        let tokens = TokenServer::start_with(move |_| {
+            let body = format!(
+                r#"{{"access_token":"id-token-1","token_type":"{n_a}","issued_token_type":"{}",
+                    "expires_in":3600}}"#,
+                TokenExchange::ID_TOKEN
+            );
+            Reply::json(200, body)
+        })
+        .await;
+        let api = ApiServer::start().await;
+        let exchange = TokenExchange::subject_token("user-token", "jwt")
+            .requested_token_type(TokenExchange::ID_TOKEN);
+        let layer = ClientCredentialsLayer::new(tokens.config().grant(exchange).build().unwrap());
 
-    assert_eq!(
-        get(&api_client(&layer), &api.url).await.unwrap(),
-        (200, "Bearer id-token-1".to_owned())
-    );
-    let response = common::reqwest_client(&layer).get(&api.url).send().await.unwrap();
-    assert_eq!(response.text().await.unwrap(), "Bearer id-token-1");
-    assert_eq!(tokens.received()[0].param("requested_token_type"), Some(TokenExchange::ID_TOKEN));
-    assert_eq!(tokens.count(), 1);
+        assert_eq!(
+            get(&api_client(&layer), &api.url).await.unwrap(),
+            (200, "Bearer id-token-1".to_owned()),
+            "{n_a}"
+        );
+        let response = common::reqwest_client(&layer).get(&api.url).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "Bearer id-token-1");
+        let requested = tokens.received()[0].param("requested_token_type").map(str::to_owned);
+        assert_eq!(requested.as_deref(), Some(TokenExchange::ID_TOKEN));
+        assert_eq!(tokens.count(), 1);
+    }
 }

@@ -9,6 +9,7 @@
 //! answered `401 invalid_client`.
 
 use crate::common;
+use common::mtls::{MtlsServer, TestCa};
 use common::Folder;
 
 use std::sync::{Arc, Mutex};
@@ -172,197 +173,18 @@ async fn a_rotated_signing_key_signs_the_next_token_request_of_every_cache() {
     assert_eq!(tokens.count(), 12);
 }
 
-/// Certificates for mutual TLS (RFC 8705), made at run time with rcgen, and a token endpoint
-/// on loopback that requires one.
-mod mtls {
-    use std::net::SocketAddr;
-    use std::sync::{Arc, Mutex};
-
-    use axum::extract::connect_info::{ConnectInfo, Connected};
-    use axum::extract::State;
-    use axum::response::{IntoResponse, Response};
-    use axum::routing::post;
-    use axum::serve::IncomingStream;
-    use axum::{Form, Router};
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    };
-    use tokio::net::{TcpListener, TcpStream};
-    use tokio_rustls::rustls::crypto::aws_lc_rs;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
-    use tokio_rustls::rustls::server::WebPkiClientVerifier;
-    use tokio_rustls::rustls::{RootCertStore, ServerConfig};
-    use tokio_rustls::TlsAcceptor;
-
-    use super::{invalid_client, token_for, CLIENT_ID};
-
-    /// A certificate and its key, as PEM.
-    pub(super) struct Issued {
-        pub(super) der: CertificateDer<'static>,
-        pub(super) certificate_pem: String,
-        pub(super) key_pem: String,
-    }
-
-    /// A test certificate authority.
-    pub(super) struct TestCa {
-        issuer: Issuer<'static, KeyPair>,
-        pub(super) pem: String,
-        der: CertificateDer<'static>,
-    }
-
-    impl TestCa {
-        pub(super) fn new() -> Self {
-            let mut params = CertificateParams::new(Vec::new()).unwrap();
-            params.distinguished_name.push(DnType::CommonName, "test CA");
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            let key = KeyPair::generate().unwrap();
-            let certificate = params.self_signed(&key).unwrap();
-            let (pem, der) = (certificate.pem(), certificate.der().clone());
-            Self { issuer: Issuer::new(params, key), pem, der }
-        }
-
-        pub(super) fn issue(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> Issued {
-            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-            let mut params = CertificateParams::new(names).unwrap();
-            params.distinguished_name.push(DnType::CommonName, CLIENT_ID);
-            params.extended_key_usages = vec![purpose];
-            let key = KeyPair::generate().unwrap();
-            let certificate = params.signed_by(&key, &self.issuer).unwrap();
-            Issued {
-                der: certificate.der().clone(),
-                certificate_pem: certificate.pem(),
-                key_pem: key.serialize_pem(),
-            }
-        }
-
-        pub(super) fn client(&self) -> Issued {
-            self.issue(&[], ExtendedKeyUsagePurpose::ClientAuth)
-        }
-    }
-
-    #[derive(Default)]
-    struct Seen {
-        /// The client certificate presented with each token request, in order.
-        presented: Mutex<Vec<Option<Vec<u8>>>>,
-        /// The one certificate the endpoint takes as the client's.
-        registered: Mutex<Vec<u8>>,
-    }
-
-    /// A token endpoint over TLS that requires a certificate from the test CA and issues a
-    /// token only to the registered one.
-    pub(super) struct MtlsServer {
-        pub(super) url: String,
-        seen: Arc<Seen>,
-    }
-
-    impl MtlsServer {
-        pub(super) async fn start(ca: &TestCa, registered: &Issued) -> Self {
-            let provider = Arc::new(aws_lc_rs::default_provider());
-            let mut roots = RootCertStore::empty();
-            roots.add(ca.der.clone()).unwrap();
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .unwrap();
-            let server = ca.issue(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
-            let key = KeyPair::from_pem(&server.key_pem).unwrap();
-            let key = PrivatePkcs8KeyDer::from(key.serialize_der());
-            let tls = ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_client_cert_verifier(verifier)
-                .with_single_cert(vec![server.der.clone(), ca.der.clone()], key.into())
-                .unwrap();
-            let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("https://{}/token", tcp.local_addr().unwrap());
-            let seen = Arc::new(Seen::default());
-            *seen.registered.lock().unwrap() = registered.der.to_vec();
-            let listener = TlsListener { tcp, acceptor: TlsAcceptor::from(Arc::new(tls)) };
-            let router = Router::new().route("/token", post(issue)).with_state(seen.clone());
-            let service = router.into_make_service_with_connect_info::<PeerCertificate>();
-            tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-            Self { url, seen }
-        }
-
-        /// From now on the client's certificate is `issued`; the one before is refused.
-        pub(super) fn register(&self, issued: &Issued) {
-            *self.seen.registered.lock().unwrap() = issued.der.to_vec();
-        }
-
-        pub(super) fn presented(&self) -> Vec<Option<Vec<u8>>> {
-            self.seen.presented.lock().unwrap().clone()
-        }
-    }
-
-    /// A TCP listener that hands axum the connections whose TLS handshake succeeded.
-    struct TlsListener {
-        tcp: TcpListener,
-        acceptor: TlsAcceptor,
-    }
-
-    impl axum::serve::Listener for TlsListener {
-        type Io = tokio_rustls::server::TlsStream<TcpStream>;
-        type Addr = SocketAddr;
-
-        async fn accept(&mut self) -> (Self::Io, SocketAddr) {
-            loop {
-                let (tcp, addr) = axum::serve::Listener::accept(&mut self.tcp).await;
-                if let Ok(tls) = self.acceptor.accept(tcp).await {
-                    return (tls, addr);
-                }
-            }
-        }
-
-        fn local_addr(&self) -> std::io::Result<SocketAddr> {
-            self.tcp.local_addr()
-        }
-    }
-
-    /// The client certificate of a connection, for the handler.
-    #[derive(Clone)]
-    struct PeerCertificate(Option<Vec<u8>>);
-
-    impl Connected<IncomingStream<'_, TlsListener>> for PeerCertificate {
-        fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-            let (_, connection) = stream.io().get_ref();
-            let chain = connection.peer_certificates();
-            Self(chain.and_then(|chain| chain.first()).map(|c| c.to_vec()))
-        }
-    }
-
-    async fn issue(
-        State(seen): State<Arc<Seen>>,
-        ConnectInfo(PeerCertificate(peer)): ConnectInfo<PeerCertificate>,
-        Form(form): Form<Vec<(String, String)>>,
-    ) -> Response {
-        seen.presented.lock().unwrap().push(peer.clone());
-        let client_id = form.iter().find(|(name, _)| name == "client_id").map(|(_, v)| v.as_str());
-        let registered = seen.registered.lock().unwrap().clone();
-        let reply = if client_id == Some(CLIENT_ID) && peer == Some(registered) {
-            token_for(seen.presented.lock().unwrap().len(), &form)
-        } else {
-            invalid_client()
-        };
-        let mut response = axum::http::Response::builder().status(reply.status);
-        for (name, value) in reply.headers {
-            response = response.header(name, value);
-        }
-        response.body(axum::body::Body::from(reply.body)).unwrap().into_response()
-    }
-}
-
 /// cert-manager renews the client certificate in its files and the endpoint registers the new
 /// one: over the three rounds that follow, each of the three caches presents the new
 /// certificate (9 of 9 token requests) and gets its token.
 #[tokio::test]
 async fn a_renewed_client_certificate_is_presented_by_every_cache() {
-    let ca = mtls::TestCa::new();
+    let ca = TestCa::new("test CA", CLIENT_ID);
     let (first, renewed) = (ca.client(), ca.client());
-    let server = mtls::MtlsServer::start(&ca, &first).await;
+    let server = MtlsServer::start(&ca, &first, CLIENT_ID, token_for).await;
     let folder = Folder::new("certificate-rotation-every-cache");
     let (chain, key) = (folder.path("tls.crt"), folder.path("tls.key"));
     common::rotate(&chain, &first.certificate_pem);
-    common::rotate(&key, &first.key_pem);
+    common::rotate(&key, &first.key_pem());
     let config = Config::builder_without_secret(&server.url, CLIENT_ID)
         .client_certificate_files(&chain, &key)
         .tls_root_certificate(ca.pem.clone())
@@ -374,7 +196,7 @@ async fn a_renewed_client_certificate_is_presented_by_every_cache() {
     assert_eq!(before, [Ok("default-1".into()), Ok("orders-2".into()), Ok("default-3".into())]);
 
     common::rotate(&chain, &renewed.certificate_pem);
-    common::rotate(&key, &renewed.key_pem);
+    common::rotate(&key, &renewed.key_pem());
     server.register(&renewed);
     let mut failures = Vec::new();
     for round in 1..=3 {
@@ -390,8 +212,8 @@ async fn a_renewed_client_certificate_is_presented_by_every_cache() {
     }
 
     let name = |presented: &Option<Vec<u8>>| match presented.as_deref() {
-        Some(der) if der == first.der.as_ref() => "first",
-        Some(der) if der == renewed.der.as_ref() => "renewed",
+        Some(der) if der == first.certificate.as_ref() => "first",
+        Some(der) if der == renewed.certificate.as_ref() => "renewed",
         Some(_) => "another",
         None => "none",
     };

@@ -28,20 +28,6 @@ use tower_client_credentials::{ClientCredentialsLayer, Config, SigningAlgorithm}
 /// The shortest wait after a first rejection: half of the 5 s step (DESIGN.md §3).
 const SHORTEST_REJECTION_WAIT: Duration = Duration::from_millis(2500);
 
-/// Replaces `path` as a platform does (a new file renamed over the old one). The new file's
-/// modification time is a second after the old one's: a real rotation comes seconds after the
-/// last, while a test writes within one tick of the kernel's coarse file clock, and a rewrite
-/// in the same tick with the same size would look unchanged to a `stat`.
-fn replace(path: &Path, content: &str) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, content).unwrap();
-    let modified = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map_or_else(|_| SystemTime::now(), |m| m + Duration::from_secs(1));
-    std::fs::File::options().write(true).open(&new).unwrap().set_modified(modified).unwrap();
-    std::fs::rename(&new, path).unwrap();
-}
-
 /// A client assertion as a platform writes it: a JWT (the crate reads its `exp`, and this one
 /// has none; the test servers know it by its content). `name` makes each one distinct, and of
 /// a length of its own.
@@ -106,7 +92,7 @@ async fn a_rejected_assertion_is_retried_as_soon_as_the_file_changes() {
     assert_eq!(error.oauth_error(), Some("invalid_client"), "{error}");
     assert_eq!(assertions_sent(&tokens), [x]);
 
-    replace(&file, &assertion(y));
+    common::rotate(&file, &assertion(y));
     advance(Duration::from_millis(1)).await;
     let token = layer.token().await.unwrap_or_else(|error| {
         panic!(
@@ -187,7 +173,7 @@ async fn a_refresh_rejected_for_a_reused_assertion_waits_for_the_next_one_while_
     }
     assert_eq!(tokens.count(), 2, "no refresh with the same assertion");
 
-    replace(&file, &assertion(b));
+    common::rotate(&file, &assertion(b));
     advance(Duration::from_millis(1)).await;
     statuses.push(get(&service, &api.url).await.unwrap());
     eventually("a token request with the rotated assertion", || tokens.count() == 3).await;
@@ -226,7 +212,7 @@ async fn a_rejected_secret_is_retried_as_soon_as_its_file_changes() {
     assert_eq!(error.oauth_error(), Some("invalid_client"), "{error}");
     assert_eq!(tokens.count(), 1);
 
-    replace(&file, "the-right-secret\n");
+    common::rotate(&file, "the-right-secret\n");
     advance(Duration::from_millis(1)).await;
     let token = layer.token().await.unwrap_or_else(|error| {
         panic!(
@@ -270,7 +256,7 @@ async fn a_rejected_signing_key_is_retried_as_soon_as_its_file_changes() {
     assert_eq!(error.oauth_error(), Some("invalid_client"), "{error}");
     assert_eq!(tokens.count(), 1);
 
-    replace(&file, &new.serialize_pem());
+    common::rotate(&file, &new.serialize_pem());
     advance(Duration::from_millis(1)).await;
     let token = layer.token().await.unwrap_or_else(|error| {
         panic!(

@@ -10,7 +10,6 @@ use common::origin::{found, ok, Origin};
 use common::reqwest_client_with_our_redirects;
 use common::Folder;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,16 +51,6 @@ async fn send(
 
 fn invalid_client() -> Reply {
     Reply::json(401, r#"{"error":"invalid_client","error_description":"bad secret"}"#)
-}
-
-/// Replaces `path` as a platform does (a new file renamed over the old one), its modification
-/// time `shift` after the old one's.
-fn replace(path: &Path, content: &str, shift: Duration) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, content).unwrap();
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).unwrap() + shift;
-    std::fs::File::options().write(true).open(&new).unwrap().set_modified(modified).unwrap();
-    std::fs::rename(&new, path).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +274,7 @@ async fn a_rejected_secret_rewritten_while_its_token_was_forgotten_is_sent_at_on
     assert_eq!(tokens.count(), 4);
     assert!(layer.stats_for(&a).is_none(), "`a` was forgotten for `c`");
 
-    replace(&file, "right\n", Duration::from_secs(1));
+    common::rotate_after(&file, "right\n", Duration::from_secs(1));
     advance(Duration::from_millis(1)).await;
 
     let routed_token = layer.token_for(&routed).await;
@@ -423,7 +412,8 @@ async fn a_key_file_replaced_with_the_same_modification_time_is_read_again() {
     .await;
     let folder = Folder::new("seams-key");
     let file = folder.path("key.pem");
-    std::fs::write(&file, old.serialize_pem()).unwrap();
+    // As `rotate_after` writes it, so that only the inode differs.
+    std::fs::write(&file, format!("{}\n", old.serialize_pem())).unwrap();
     let config = Config::builder_without_secret(&tokens.url, common::CLIENT_ID)
         .client_key_file(&file, SigningAlgorithm::Es256)
         .build()
@@ -431,7 +421,7 @@ async fn a_key_file_replaced_with_the_same_modification_time_is_read_again() {
     let layer = ClientCredentialsLayer::new(config);
     assert_eq!(layer.token().await.unwrap().secret(), "token-1");
 
-    replace(&file, &new.serialize_pem(), Duration::ZERO);
+    common::rotate_after(&file, &new.serialize_pem(), Duration::ZERO);
     *trusted.lock().unwrap() = new.public_key_pem();
 
     let other = layer.token_for(&TokenParams::new().audience("other")).await;

@@ -27,9 +27,11 @@ use tower_client_credentials::{
 
 #[cfg(feature = "dpop")]
 pub mod dpop;
+pub mod grants;
 pub mod interop_server;
 #[cfg(feature = "store")]
 pub mod memory_store;
+pub mod mtls;
 pub mod named_tokens;
 pub mod origin;
 
@@ -194,22 +196,29 @@ async fn token_handler(
     let _ = state.open.subscribe().wait_for(|open| *open).await;
     let reply = (state.respond.lock().unwrap())(n, &received);
     tokio::time::sleep(reply.delay).await;
-    let mut response = Response::builder().status(reply.status);
-    for (name, value) in reply.headers {
-        response = response.header(name, value);
+    reply.into_response()
+}
+
+impl Reply {
+    /// The answer as a response (its `delay` is the server's to wait).
+    pub fn into_response(self) -> Response<Body> {
+        let mut response = Response::builder().status(self.status);
+        for (name, value) in self.headers {
+            response = response.header(name, value);
+        }
+        let body = if self.chunked {
+            let chunks: Vec<Result<String, std::convert::Infallible>> = self
+                .body
+                .as_bytes()
+                .chunks(64 * 1024)
+                .map(|c| Ok(String::from_utf8_lossy(c).into()))
+                .collect();
+            Body::from_stream(futures_util::stream::iter(chunks))
+        } else {
+            Body::from(self.body)
+        };
+        response.body(body).unwrap()
     }
-    let body = if reply.chunked {
-        let chunks: Vec<Result<String, std::convert::Infallible>> = reply
-            .body
-            .as_bytes()
-            .chunks(64 * 1024)
-            .map(|c| Ok(String::from_utf8_lossy(c).into()))
-            .collect();
-        Body::from_stream(futures_util::stream::iter(chunks))
-    } else {
-        Body::from(reply.body)
-    };
-    response.body(body).unwrap()
 }
 
 fn form_decode(s: &str) -> String {
@@ -390,11 +399,17 @@ impl Drop for Folder {
 /// beside it, then renamed over it, with a modification time a minute after the old file's so
 /// that no file system's clock granularity can make the two look the same.
 pub fn rotate(path: &std::path::Path, content: &str) {
+    rotate_after(path, content, Duration::from_secs(60));
+}
+
+/// [`rotate`], the new file's modification time `shift` after the old one's (zero: the same,
+/// for a change that only its inode and size tell).
+pub fn rotate_after(path: &std::path::Path, content: &str, shift: Duration) {
     let new = path.with_extension("new");
     std::fs::write(&new, format!("{content}\n")).unwrap();
     if let Ok(old) = std::fs::metadata(path).and_then(|metadata| metadata.modified()) {
         let file = std::fs::File::options().write(true).open(&new).unwrap();
-        file.set_modified(old + Duration::from_secs(60)).unwrap();
+        file.set_modified(old + shift).unwrap();
     }
     std::fs::rename(&new, path).unwrap();
 }
