@@ -20,20 +20,27 @@ use axum::routing::any;
 use axum::Router;
 use common::{api_client, get, Reply, TokenServer};
 use tokio::net::TcpListener;
-use tower_client_credentials::{ClientCredentialsLayer, Config, TokenParams};
+use tower_client_credentials::{ClientCredentialsLayer, Config, TokenExchange, TokenParams};
 
 const DEFAULT: &str = "Bearer token-for-default";
 const ORDERS: &str = "Bearer token-for-orders";
 const BILLING: &str = "Bearer token-for-billing";
 
 /// A token endpoint whose tokens are `token-for-<audience>`, valid for an hour.
+/// A token exchange is answered with its `issued_token_type`.
 async fn naming_token_server() -> TokenServer {
     TokenServer::start_judging(|_, received| {
         let audience = received.param("audience").unwrap_or("none");
+        let issued = match received.param("grant_type") {
+            Some(TokenExchange::GRANT_TYPE) => {
+                format!(r#","issued_token_type":"{}""#, TokenExchange::ACCESS_TOKEN)
+            }
+            _ => String::new(),
+        };
         Reply::json(
             200,
             format!(
-                r#"{{"access_token":"token-for-{audience}","token_type":"Bearer","expires_in":3600}}"#
+                r#"{{"access_token":"token-for-{audience}","token_type":"Bearer","expires_in":3600{issued}}}"#
             ),
         )
     })
@@ -109,8 +116,39 @@ const CASES: [(&str, &str); 11] = [
 async fn a_route_is_chosen_by_the_path_the_server_resolves() {
     let tokens = naming_token_server().await;
     let api = PathApi::start().await;
-    let client = api_client(&ClientCredentialsLayer::new(config(&tokens, &api)));
+    check_cases(&api, config(&tokens, &api)).await;
+}
 
+/// The same with the orders token exchanged on behalf of a user (a route whose grant is a
+/// token exchange): the exchanged token never goes to a path outside `/orders`.
+#[tokio::test]
+async fn an_exchanged_route_token_goes_only_where_the_server_resolves_its_route() {
+    let tokens = naming_token_server().await;
+    let api = PathApi::start().await;
+    let exchange = TokenExchange::subject_token("orders-user", TokenExchange::ACCESS_TOKEN);
+    let config = tokens
+        .config()
+        .audience("default")
+        .route(
+            format!("{}/orders", api.origin),
+            TokenParams::new().audience("orders").grant(exchange),
+        )
+        .route(format!("{}/billing/", api.origin), TokenParams::new().audience("billing"))
+        .build()
+        .unwrap();
+
+    check_cases(&api, config).await;
+    let exchanged: Vec<_> = tokens
+        .received()
+        .iter()
+        .filter_map(|r| r.param("subject_token").map(str::to_owned))
+        .collect();
+    assert_eq!(exchanged, ["orders-user"], "one exchange, for the orders route");
+}
+
+/// Sends each of [`CASES`] through a layer of `config` and checks the token it carried.
+async fn check_cases(api: &PathApi, config: Config) {
+    let client = api_client(&ClientCredentialsLayer::new(config));
     let mut wrong = Vec::new();
     for (path, token) in CASES {
         let (status, auth) = get(&client, &format!("{}{path}", api.origin)).await.unwrap();
